@@ -1,0 +1,39 @@
+"""edgetk: take vision models from PyTorch to the edge.
+
+The public API is re-exported here and loaded lazily, so ``import toolkit`` stays light
+(no torch, onnxruntime or TensorRT import until a function that needs them is used).
+
+Example:
+    >>> import toolkit
+    >>> report = toolkit.export_onnx("zoo:resnet18", "r18.onnx")
+    >>> with toolkit.open_session("r18.onnx") as session:
+    ...     outputs = session.infer(x)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from toolkit._version import __version__
+from toolkit.errors import BadInputError, ToolkitError
+from toolkit.spec import ModelSpec
+
+# name -> module that defines it; resolved on first attribute access.
+_LAZY: dict[str, str] = {
+    "preprocess": "toolkit.tasks.preprocess",
+    "FrameMeta": "toolkit.tasks.preprocess",
+    "Session": "toolkit.backends.base",
+}
+
+__all__ = ["BadInputError", "ModelSpec", "ToolkitError", "__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'toolkit' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""The ``edgetk`` command line: a thin Typer layer over the library."""

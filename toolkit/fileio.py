@@ -1,0 +1,91 @@
+"""Atomic artifact writes: a temp file in the same folder, then a rename.
+
+An ONNX model saved with external weights is a pair (``m.onnx`` + ``m.onnx.data``); both are
+written to temp names and renamed together, and an existing output is never replaced without
+``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from toolkit.errors import BadInputError, OutputExistsError
+
+
+def check_output(path: str | Path, force: bool) -> Path:
+    """Validate an output path: its folder can be made, and it is not there unless ``force``."""
+    p = Path(path)
+    if p.exists() and not force:
+        raise OutputExistsError(f"output exists: {p} (pass --force to overwrite)")
+    if p.is_dir():
+        raise BadInputError(f"output is a folder: {p}")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on success it is renamed onto ``path``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, p)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def onnx_companions(path: str | Path) -> list[Path]:
+    """The external-data file(s) that belong to an ONNX file (``m.onnx.data``)."""
+    p = Path(path)
+    return [q for q in (p.with_name(p.name + ".data"),) if q.exists()]
+
+
+def save_onnx(model: object, path: str | Path, *, external_threshold: int = 1_900_000_000) -> None:
+    """Save an ONNX ModelProto atomically.
+
+    Models under 2 GB are stored in one file (simplest to copy and hash); larger ones as the
+    ``.onnx`` + ``.onnx.data`` pair, both renamed into place together.
+    """
+    import onnx
+
+    p = Path(path)
+    size = model.ByteSize()  # type: ignore[attr-defined]
+    if size < external_threshold:
+        with atomic_path(p) as tmp:
+            onnx.save_model(model, str(tmp))  # type: ignore[arg-type]
+        stale = p.with_name(p.name + ".data")
+        stale.unlink(missing_ok=True)
+        return
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent))
+    try:
+        tmp_model = tmpdir / p.name
+        onnx.save_model(
+            model,  # type: ignore[arg-type]
+            str(tmp_model),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=p.name + ".data",
+        )
+        os.replace(tmpdir / (p.name + ".data"), p.with_name(p.name + ".data"))
+        os.replace(tmp_model, p)
+    finally:
+        for q in tmpdir.glob("*"):
+            q.unlink(missing_ok=True)
+        tmpdir.rmdir()

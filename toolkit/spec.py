@@ -1,0 +1,287 @@
+"""ModelSpec: what a model expects and returns, carried inside the model file.
+
+Export writes it into the ONNX file as JSON (``metadata_props["edgetk"]``); every command reads
+it back, so ``edgetk predict model.onnx`` needs no flags. Foreign files without it are filled in
+from flags (:class:`SpecOverrides`) and defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+from toolkit._version import __version__
+from toolkit.errors import BadInputError
+
+Task = Literal["classify", "detect"]
+ColorOrder = Literal["rgb", "bgr", "gray"]
+ResizeMode = Literal["letterbox", "stretch", "center-crop"]
+
+METADATA_KEY = "edgetk"
+TASKS = ("classify", "detect")
+COLORS = ("rgb", "bgr", "gray")
+RESIZE_MODES = ("letterbox", "stretch", "center-crop")
+OUTPUT_FORMATS = ("logits", "probs", "yolov8", "yolov5", "yolo-nms")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model's image input. ``shape`` is NCHW; a dynamic axis is ``None``."""
+
+    name: str = "images"
+    shape: tuple[int | None, ...] = (None, 3, 224, 224)
+    layout: str = "NCHW"
+    color: ColorOrder = "rgb"
+    dtype: str = "float32"
+
+    @property
+    def channels(self) -> int:
+        return int(self.shape[1] or 3)
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        """(height, width) of the network input."""
+        h, w = self.shape[2], self.shape[3]
+        if h is None or w is None:
+            raise BadInputError(
+                f"input '{self.name}' has a dynamic image size {self.shape}: pass --imgsz"
+            )
+        return int(h), int(w)
+
+    @property
+    def batch(self) -> int | None:
+        """The static batch size, or None when the batch axis is dynamic."""
+        return self.shape[0]
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How a BGR uint8 frame becomes the input tensor: resize, scale, then (x - mean) / std."""
+
+    resize: ResizeMode = "stretch"
+    scale: float = 1 / 255
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    pad_value: int = 114
+    # center-crop: resize the short side to size / crop_pct, then crop the centre (timm's way).
+    crop_pct: float = 0.875
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the model's first output holds."""
+
+    format: str = "logits"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to feed a model and read its output, without guessing."""
+
+    task: Task = "classify"
+    input: InputSpec = field(default_factory=InputSpec)
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    labels: tuple[str, ...] = ()
+    output: OutputSpec = field(default_factory=OutputSpec)
+    precision: str = "fp32"
+    source: str | None = None
+    version: str = __version__
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def label(self, class_id: int) -> str:
+        """The name of ``class_id``, or its number when the model has no labels."""
+        if 0 <= class_id < len(self.labels):
+            return self.labels[class_id]
+        return str(class_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input"]["shape"] = list(self.input.shape)
+        d["labels"] = list(self.labels)
+        d["preprocess"]["mean"] = list(self.preprocess.mean)
+        d["preprocess"]["std"] = list(self.preprocess.std)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        """Build a spec from JSON data, ignoring unknown keys (files from newer versions)."""
+        try:
+            inp = _known(InputSpec, d.get("input", {}))
+            if "shape" in inp:
+                inp["shape"] = tuple(None if s is None else int(s) for s in inp["shape"])
+            pre = _known(PreprocessSpec, d.get("preprocess", {}))
+            for key in ("mean", "std"):
+                if key in pre:
+                    pre[key] = tuple(float(v) for v in pre[key])
+            top = _known(cls, d)
+            top["input"] = InputSpec(**inp)
+            top["preprocess"] = PreprocessSpec(**pre)
+            top["output"] = OutputSpec(**_known(OutputSpec, d.get("output", {})))
+            top["labels"] = tuple(str(x) for x in d.get("labels", ()))
+            spec = cls(**top)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise BadInputError(f"invalid edgetk model metadata: {e}") from e
+        spec.validate()
+        return spec
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise BadInputError(f"invalid edgetk model metadata (not JSON): {e}") from e
+        if not isinstance(data, dict):
+            raise BadInputError("invalid edgetk model metadata: expected a JSON object")
+        return cls.from_dict(data)
+
+    def validate(self) -> None:
+        """Raise BadInputError when a field holds a value no command can use."""
+        if self.task not in TASKS:
+            raise BadInputError(f"unknown task '{self.task}' (expected one of {', '.join(TASKS)})")
+        if self.input.color not in COLORS:
+            raise BadInputError(f"unknown color order '{self.input.color}'")
+        if self.preprocess.resize not in RESIZE_MODES:
+            raise BadInputError(f"unknown resize mode '{self.preprocess.resize}'")
+        if len(self.input.shape) != 4:
+            raise BadInputError(f"image input must be 4-D NCHW, got shape {self.input.shape}")
+        ch = self.input.channels
+        if len(self.preprocess.mean) not in (1, ch) or len(self.preprocess.std) not in (1, ch):
+            raise BadInputError(f"mean/std must have 1 or {ch} values for {ch} channels")
+        if any(s == 0 for s in self.preprocess.std):
+            raise BadInputError("std values must be non-zero")
+
+    def with_changes(self, **changes: Any) -> ModelSpec:
+        spec = replace(self, **changes)
+        spec.validate()
+        return spec
+
+
+def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+@dataclass(frozen=True)
+class SpecOverrides:
+    """Values given on the command line; each one that is set wins over the model's own."""
+
+    task: str | None = None
+    labels: tuple[str, ...] | None = None
+    imgsz: tuple[int, int] | None = None
+    channels: int | None = None
+    color: str | None = None
+    scale: float | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    resize: str | None = None
+    output_format: str | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    def apply(self, spec: ModelSpec) -> ModelSpec:
+        """Return ``spec`` with every set override applied, validated."""
+        inp, pre, out = spec.input, spec.preprocess, spec.output
+        shape = list(inp.shape)
+        if self.imgsz is not None:
+            shape[2], shape[3] = self.imgsz
+        if self.channels is not None:
+            shape[1] = self.channels
+        color = self.color or inp.color
+        if self.channels == 1 and self.color is None:
+            color = "gray"
+        inp = replace(inp, shape=tuple(shape), color=color)
+        pre = replace(
+            pre,
+            scale=pre.scale if self.scale is None else self.scale,
+            mean=pre.mean if self.mean is None else self.mean,
+            std=pre.std if self.std is None else self.std,
+            resize=self.resize or pre.resize,
+        )
+        if self.output_format is not None:
+            if self.output_format not in OUTPUT_FORMATS:
+                raise BadInputError(
+                    f"unknown output format '{self.output_format}' "
+                    f"(expected one of {', '.join(OUTPUT_FORMATS)})"
+                )
+            out = replace(out, format=self.output_format)
+        # Channel-count changes must carry matching mean/std lengths.
+        if len(pre.mean) not in (1, inp.channels):
+            pre = replace(pre, mean=(pre.mean[0],) * inp.channels)
+        if len(pre.std) not in (1, inp.channels):
+            pre = replace(pre, std=(pre.std[0],) * inp.channels)
+        return spec.with_changes(
+            task=self.task or spec.task,
+            input=inp,
+            preprocess=pre,
+            output=out,
+            labels=spec.labels if self.labels is None else self.labels,
+        )
+
+
+def parse_labels(value: str | None) -> tuple[str, ...] | None:
+    """``--labels``: a file with one label per line, or a comma-separated list."""
+    if value is None:
+        return None
+    from pathlib import Path
+
+    p = Path(value)
+    if p.suffix in {".txt", ".names", ".labels"} or p.is_file():
+        if not p.is_file():
+            raise BadInputError(f"labels file not found: {value}")
+        lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+        labels = tuple(ln for ln in lines if ln)
+    else:
+        labels = tuple(s.strip() for s in value.split(",") if s.strip())
+    if not labels:
+        raise BadInputError(f"no labels in '{value}'")
+    return labels
+
+
+def parse_imgsz(value: str | int | None) -> tuple[int, int] | None:
+    """``--imgsz``: ``224`` or ``h,w``."""
+    if value is None:
+        return None
+    parts = [p for p in str(value).replace("x", ",").split(",") if p.strip()]
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        raise BadInputError(f"--imgsz expects an int or h,w, got '{value}'") from None
+    if len(nums) == 1:
+        nums = nums * 2
+    if len(nums) != 2 or min(nums) <= 0:
+        raise BadInputError(f"--imgsz expects an int or h,w, got '{value}'")
+    return nums[0], nums[1]
+
+
+def parse_floats(value: str | None, flag: str) -> tuple[float, ...] | None:
+    """A comma list of floats (``--mean``, ``--std``)."""
+    if value is None:
+        return None
+    try:
+        nums = tuple(float(p) for p in value.split(",") if p.strip())
+    except ValueError:
+        raise BadInputError(f"{flag} expects comma-separated numbers, got '{value}'") from None
+    if not nums:
+        raise BadInputError(f"{flag} expects comma-separated numbers, got '{value}'")
+    return nums
+
+
+def parse_scale(value: str | None) -> float | None:
+    """``--scale``: a float or a fraction such as ``1/255``."""
+    if value is None:
+        return None
+    try:
+        if "/" in value:
+            num, den = value.split("/", 1)
+            return float(num) / float(den)
+        return float(value)
+    except (ValueError, ZeroDivisionError):
+        raise BadInputError(f"--scale expects a number or a fraction, got '{value}'") from None

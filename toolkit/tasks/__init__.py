@@ -1,0 +1,1 @@
+"""Tasks: pre- and post-processing around a model, and their result types."""
