@@ -67,7 +67,7 @@ class Session(ABC):
                 raise BadInputError(
                     f"input '{name}' must be {len(info.shape)}-D {list(info.shape)}, got {list(arr.shape)}"
                 )
-            for axis, (want, got) in enumerate(zip(info.shape, arr.shape)):
+            for axis, (want, got) in enumerate(zip(info.shape, arr.shape, strict=True)):
                 if want is not None and want != got:
                     raise BadInputError(
                         f"input '{name}' axis {axis} must be {want}, got {got} "
