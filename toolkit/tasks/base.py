@@ -1,0 +1,78 @@
+"""The Task protocol, the factory that picks a task for a model, and the batch runner.
+
+A task owns what happens around the model: frames -> input tensors, outputs -> results. Every
+command that runs a model on frames (predict, val, the live loop) goes through
+:func:`run_task`, so static-batch models and input naming are handled in one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import numpy as np
+
+from toolkit.errors import BadInputError
+
+if TYPE_CHECKING:
+    from toolkit.backends.base import Session
+    from toolkit.spec import ModelSpec
+    from toolkit.tasks.preprocess import FrameMeta
+
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Task(Protocol[R_co]):
+    """Pre- and post-processing around one model (see DESIGN.md)."""
+
+    spec: ModelSpec
+
+    def preprocess(
+        self, frames: list[np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], list[FrameMeta]]: ...
+
+    def postprocess(self, outputs: dict[str, np.ndarray], metas: list[FrameMeta]) -> list[R_co]: ...
+
+
+def make_task(spec: ModelSpec, **opts: Any) -> Task[Any]:
+    """The task for ``spec.task``; ``opts`` go to its constructor (e.g. ``topk=5``).
+
+    Raises:
+        BadInputError: for a task this version cannot run.
+    """
+    if spec.task == "classify":
+        from toolkit.tasks.classify import ClassifyTask
+
+        return ClassifyTask(spec, **opts)
+    if spec.task == "detect":
+        raise BadInputError(
+            "this is a detection model: detection arrives with the detection module "
+            "(pass --task classify if the model is really a classifier)"
+        )
+    raise BadInputError(f"unknown task '{spec.task}'")
+
+
+def run_task(session: Session, task: Task[R_co], frames: list[np.ndarray]) -> list[R_co]:
+    """Run ``frames`` through ``task`` and ``session``, one result per frame.
+
+    A model exported with a static batch size B gets exactly B frames per call: the frames are
+    cut into chunks of B and the last chunk is padded by repeating its last frame (those
+    results are dropped).
+    """
+    if not frames:
+        return []
+    fixed = session.max_batch
+    step = fixed if fixed is not None else len(frames)
+    results: list[R_co] = []
+    for start in range(0, len(frames), step):
+        chunk = frames[start : start + step]
+        n = len(chunk)
+        if fixed is not None and n < fixed:
+            chunk = chunk + [chunk[-1]] * (fixed - n)
+        inputs, metas = task.preprocess(chunk)
+        # The spec's input name may differ from the session's (a renamed or torch model):
+        # a single-input model takes its tensor whatever it is called.
+        if len(inputs) == 1 and len(session.inputs) == 1:
+            inputs = {session.input_name: next(iter(inputs.values()))}
+        outputs = session.infer(inputs)
+        results.extend(task.postprocess(outputs, metas)[:n])
+    return results
