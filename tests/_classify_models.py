@@ -27,12 +27,14 @@ def channel_mean_onnx(
     softmax: bool = False,
     output_format: str = "logits",
     batch: int | None = None,
+    extra_classes: int = 0,
     with_spec: bool = True,
 ) -> Path:
     """A classifier whose scores are 10 x the mean of each input channel.
 
     With RGB input scaled to [0, 1], a pure-colour image is classified as its colour. Output
     ``[N, C]`` (or ``[N, C, 1, 1]`` with ``keepdims``), softmax-ed in the graph with ``softmax``.
+    ``extra_classes`` appends classes that always score 0 (``[N, C + extra]``, no keepdims).
     """
     import onnx
     from onnx import TensorProto, helper
@@ -42,16 +44,24 @@ def channel_mean_onnx(
 
     n = batch if batch is not None else "batch"
     x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [n, channels, size, size])
-    out_shape = [n, channels, 1, 1] if keepdims else [n, channels]
+    assert not (keepdims and extra_classes)
+    classes = channels + extra_classes
+    out_shape = [n, classes, 1, 1] if keepdims else [n, classes]
     y = helper.make_tensor_value_info("scores", TensorProto.FLOAT, out_shape)
+    # 10 x [identity | zeros]: channel means, then the always-zero extra classes.
+    w = np.hstack([np.eye(channels), np.zeros((channels, extra_classes))]) * 10
     ten = helper.make_tensor("ten", TensorProto.FLOAT, [], [10.0])
+    weight = helper.make_tensor("w", TensorProto.FLOAT, list(w.shape), w.ravel().tolist())
+    logits = "logits" if softmax else "scores"
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["mean"], axes=[2, 3], keepdims=int(keepdims)),
-        helper.make_node("Mul", ["mean", "ten"], ["logits" if softmax else "scores"]),
+        helper.make_node("Mul", ["mean", "ten"], [logits])
+        if keepdims
+        else helper.make_node("MatMul", ["mean", "w"], [logits]),
     ]
     if softmax:
         nodes.append(helper.make_node("Softmax", ["logits"], ["scores"], axis=1))
-    graph = helper.make_graph(nodes, "channel_mean", [x], [y], initializer=[ten])
+    graph = helper.make_graph(nodes, "channel_mean", [x], [y], initializer=[ten, weight])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     onnx.checker.check_model(model)

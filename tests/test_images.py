@@ -150,7 +150,9 @@ def test_imagefolder_index_follows_model_labels(tmp_path: Path) -> None:
 
 def test_imagefolder_folder_not_in_labels(tmp_path: Path) -> None:
     color_folder(tmp_path, per_class=1)
-    with pytest.raises(BadInputError, match=r"class folder\(s\) blue in .* not among the model's labels"):
+    with pytest.raises(
+        BadInputError, match=r"class folder\(s\) blue in .* not among the model's labels"
+    ):
         ImageFolder(tmp_path, labels=("red", "green"))
 
 

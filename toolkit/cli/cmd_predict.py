@@ -1,12 +1,186 @@
-"""`edgetk predict` (placeholder until implemented)."""
+"""`edgetk predict MODEL SOURCE`: classify images, folders, globs or video files."""
 
 from __future__ import annotations
 
-from toolkit.cli.common import cli_command
-from toolkit.errors import ToolkitError
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from toolkit.cli.common import (
+    BackendOpt,
+    ChannelsOpt,
+    ColorOpt,
+    ImgszOpt,
+    JsonOpt,
+    LabelsOpt,
+    MeanOpt,
+    OutputFormatOpt,
+    ResizeOpt,
+    ScaleOpt,
+    StdOpt,
+    TaskOpt,
+    ThreadsOpt,
+    VerboseOpt,
+    WeightsOpt,
+    cli_command,
+    console,
+    make_overrides,
+    print_json,
+)
+from toolkit.errors import BadInputError, ToolkitError
+
+# Annotated copies keep the source's format when OpenCV can write it, else become PNG.
+_WRITABLE = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @cli_command
-def command() -> None:
-    """Not implemented yet."""
-    raise ToolkitError("edgetk predict is not implemented yet")
+def command(
+    model: Annotated[
+        str, typer.Argument(help="An .onnx file, or a PyTorch reference with --backend torch.")
+    ],
+    source: Annotated[
+        str, typer.Argument(help="An image, a folder (recursive), a glob or a video file.")
+    ],
+    backend: BackendOpt = "auto",
+    topk: Annotated[int, typer.Option("--topk", help="Classes to report per image.")] = 5,
+    batch: Annotated[int, typer.Option("--batch", help="Images per inference call.")] = 8,
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Write annotated images to this folder.")
+    ] = None,
+    video_stride: Annotated[
+        int, typer.Option("--video-stride", help="Use every N-th video frame.")
+    ] = 1,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+    weights: WeightsOpt = None,
+    task: TaskOpt = None,
+    labels: LabelsOpt = None,
+    imgsz: ImgszOpt = None,
+    channels: ChannelsOpt = None,
+    color: ColorOpt = None,
+    scale: ScaleOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    resize: ResizeOpt = None,
+    output_format: OutputFormatOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run a classifier on images or a video and print the top-k classes of each."""
+    from toolkit.backends import open_session
+    from toolkit.data.images import iter_images
+    from toolkit.tasks.base import make_task
+
+    if batch < 1:
+        raise BadInputError(f"--batch must be at least 1, got {batch}")
+    overrides = make_overrides(
+        task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
+    )
+    # The source is resolved before the model is loaded: a typo fails fast.
+    frames = iter_images(source, video_stride=video_stride)
+    if save is not None and save.exists() and not save.is_dir():
+        raise BadInputError(f"--save must be a folder, but {save} is a file")
+
+    results: list[dict[str, Any]] = []
+    with open_session(
+        model, backend, overrides=overrides, threads=threads, weights=weights
+    ) as session:
+        clf = make_task(session.spec, topk=topk)
+        t0 = time.perf_counter()
+        names: list[str] = []
+        chunk: list[Any] = []
+        for name, frame in frames:
+            names.append(name)
+            chunk.append(frame)
+            if len(chunk) == batch:
+                results += _run(session, clf, names, chunk, save, source)
+                names, chunk = [], []
+        if chunk:
+            results += _run(session, clf, names, chunk, save, source)
+        seconds = time.perf_counter() - t0
+        backend_name = session.backend
+
+    if json_out:
+        out: dict[str, Any] = {
+            "model": model,
+            "backend": backend_name,
+            "results": results,
+            "count": len(results),
+        }
+        if save is not None:
+            out["saved"] = str(save)
+        print_json(out)
+        return
+    _print_table(results, topk)
+    # Wall time: reading and decoding the images is included, as a user of predict sees it.
+    per = 1000 * seconds / max(1, len(results))
+    console.print(
+        f"{len(results)} image(s) in {seconds:.2f} s ({per:.1f} ms/image, backend {backend_name})"
+        + (f"; annotated images in {save}" if save is not None else "")
+    )
+
+
+def _run(
+    session: Any,
+    clf: Any,
+    names: list[str],
+    frames: list[Any],
+    save: Path | None,
+    source: str,
+) -> list[dict[str, Any]]:
+    from toolkit.tasks.base import run_task
+
+    out = []
+    for name, frame, res in zip(names, frames, run_task(session, clf, frames), strict=True):
+        if save is not None:
+            _save(save / save_name(name, source), frame, res)
+        out.append({"source": name, **res.to_dict()})
+    return out
+
+
+def save_name(name: str, source: str) -> Path:
+    """Where an annotated frame goes inside the --save folder.
+
+    Files under a folder source keep their relative path (two ``img.jpg`` in different
+    sub-folders do not collide); a video frame becomes ``clip_000012.jpg``.
+    """
+    frame_no: int | None = None
+    if "#frame=" in name:
+        name, _, idx = name.rpartition("#frame=")
+        frame_no = int(idx)
+    path, src = Path(name), Path(source)
+    try:
+        rel = path.relative_to(src) if src.is_dir() else Path(path.name)
+    except ValueError:
+        rel = Path(path.name)
+    if frame_no is not None:
+        return rel.with_name(f"{rel.stem}_{frame_no:06d}.jpg")
+    suffix = rel.suffix.lower()
+    return rel if suffix in _WRITABLE else rel.with_suffix(".png")
+
+
+def _save(path: Path, frame: Any, result: Any) -> None:
+    import cv2
+
+    from toolkit.fileio import atomic_write_bytes
+    from toolkit.tasks.annotate import draw_classification
+
+    img = draw_classification(frame, result)
+    ok, buf = cv2.imencode(path.suffix, img)
+    if not ok:
+        raise ToolkitError(f"could not encode the annotated image {path}")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def _print_table(results: list[dict[str, Any]], topk: int) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("source", overflow="fold")
+    k = max((len(r["top"]) for r in results), default=topk)
+    table.add_column(f"top-{k}")
+    for r in results:
+        top = ", ".join(f"{t['label']} {t['confidence']:.3f}" for t in r["top"])
+        table.add_row(r["source"], top)
+    console.print(table)

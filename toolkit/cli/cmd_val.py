@@ -1,12 +1,148 @@
-"""`edgetk val` (placeholder until implemented)."""
+"""`edgetk val MODEL DATA`: accuracy of a classifier on an ImageFolder (top-1, top-5, per class)."""
 
 from __future__ import annotations
 
-from toolkit.cli.common import cli_command
-from toolkit.errors import ToolkitError
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from toolkit.cli.common import (
+    BackendOpt,
+    ChannelsOpt,
+    ColorOpt,
+    ImgszOpt,
+    JsonOpt,
+    LabelsOpt,
+    MeanOpt,
+    OutputFormatOpt,
+    ResizeOpt,
+    ScaleOpt,
+    StdOpt,
+    TaskOpt,
+    ThreadsOpt,
+    VerboseOpt,
+    WeightsOpt,
+    cli_command,
+    console,
+    make_overrides,
+    print_json,
+)
+from toolkit.errors import BadInputError
+
+DETECTION_LATER = "detection validation arrives with the detection module"
 
 
 @cli_command
-def command() -> None:
-    """Not implemented yet."""
-    raise ToolkitError("edgetk val is not implemented yet")
+def command(
+    model: Annotated[
+        str, typer.Argument(help="An .onnx file, or a PyTorch reference with --backend torch.")
+    ],
+    data: Annotated[str, typer.Argument(help="An ImageFolder: root/<class>/<images>.")],
+    backend: BackendOpt = "auto",
+    batch: Annotated[int, typer.Option("--batch", help="Images per inference call.")] = 16,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+    weights: WeightsOpt = None,
+    task: TaskOpt = None,
+    labels: LabelsOpt = None,
+    imgsz: ImgszOpt = None,
+    channels: ChannelsOpt = None,
+    color: ColorOpt = None,
+    scale: ScaleOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    resize: ResizeOpt = None,
+    output_format: OutputFormatOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Measure top-1 / top-5 accuracy on a labelled image folder."""
+    from toolkit.backends import open_session
+    from toolkit.data.imagefolder import ImageFolder
+    from toolkit.evaluate import validate_classifier
+    from toolkit.tasks.base import make_task
+
+    if batch < 1:
+        raise BadInputError(f"--batch must be at least 1, got {batch}")
+    overrides = make_overrides(
+        task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
+    )
+    root = Path(data)
+    if is_yolo_dataset(root):
+        raise BadInputError(f"{data} is a YOLO-format detection set: {DETECTION_LATER}")
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "not found"
+        raise BadInputError(
+            f"data set {what}: {data} (expected an ImageFolder: root/<class>/<images>)"
+        )
+
+    with open_session(
+        model, backend, overrides=overrides, threads=threads, weights=weights
+    ) as session:
+        if session.spec.task == "detect":
+            raise BadInputError(f"{model} is a detection model: {DETECTION_LATER}")
+        make_task(session.spec)
+        ds = ImageFolder(root, labels=session.spec.labels or None)
+        with _Progress(len(ds)) as advance:
+            result = validate_classifier(session, ds, batch=batch, progress=advance)
+        backend_name = session.backend
+
+    if json_out:
+        print_json({"model": model, "backend": backend_name, **result})
+        return
+    _print_report(result)
+
+
+def is_yolo_dataset(path: Path) -> bool:
+    """A ``data.yaml`` file, or a folder holding one (or ``images/`` beside ``labels/``)."""
+    if path.is_file():
+        return path.suffix.lower() in (".yaml", ".yml")
+    if not path.is_dir():
+        return False
+    if any((path / n).is_file() for n in ("data.yaml", "data.yml")):
+        return True
+    return (path / "images").is_dir() and (path / "labels").is_dir()
+
+
+class _Progress:
+    """A rich progress bar on a terminal; a no-op otherwise (CI logs, --json pipes)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not console.is_terminal:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(console=console, transient=True)
+        self.bar.start()
+        job = self.bar.add_task("validating", total=self.total)
+        return lambda done, total: self.bar.update(job, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _print_report(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("class")
+    table.add_column("n", justify="right")
+    table.add_column("top-1", justify="right")
+    for label, row in result["per_class"].items():
+        table.add_row(label, str(row["n"]), _pct(row["top1"]))
+    console.print(table)
+    top5 = result.get("top5")
+    top5_text = _pct(top5) if top5 is not None else f"n/a ({len(result['classes'])} classes)"
+    console.print(
+        f"top-1 {_pct(result['top1'])}  top-5 {top5_text}  n={result['n']}  "
+        f"({result['seconds']:.2f} s, {result['images_per_second'] or 0:.1f} images/s)"
+    )
