@@ -153,6 +153,16 @@ def test_output_shapes_and_selection() -> None:
         task.postprocess({"second": np.zeros((2, 4), np.float32)}, [None])
 
 
+@pytest.mark.parametrize(
+    ("fmt", "value", "p1"), [("logits", 2.0, 1 / (1 + np.exp(-2.0))), ("probs", 0.3, 0.3)]
+)
+def test_single_column_output_is_binary(fmt: str, value: float, p1: float) -> None:
+    task = ClassifyTask(_spec(fmt, labels=("good", "bad")), topk=2)
+    [res] = task.postprocess({"o": np.array([[value]], np.float32)}, [None])
+    probs = dict(zip(res.labels, res.confidence.tolist(), strict=True))
+    assert probs == {"bad": pytest.approx(p1), "good": pytest.approx(1 - p1)}
+
+
 def test_labels_beyond_the_spec_are_numbers() -> None:
     [res] = ClassifyTask(_spec(labels=("a",)), topk=2).postprocess(
         {"o": np.array([[0.0, 5.0, 1.0]], np.float32)}, [None]

@@ -200,6 +200,13 @@ class ClassifyTask:
             )
         if n is not None and out.shape[0] != n:
             raise ToolkitError(f"the model returned {out.shape[0]} results for {n} images")
+        if out.shape[1] == 1:
+            # One output column is a binary classifier (BCE-trained): softmax over one class
+            # would always say 1.0, so it becomes [P(class 0), P(class 1)] with a sigmoid.
+            p = out.astype(np.float32)
+            if self.spec.output.format != "probs":
+                p = 1.0 / (1.0 + np.exp(-p))
+            return np.concatenate([1.0 - p, p], axis=1)
         if self.spec.output.format == "probs":
             return out.astype(np.float32, copy=False)
         # Foreign classifiers often end with a Softmax node while their spec (inferred from the
