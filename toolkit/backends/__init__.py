@@ -1,1 +1,173 @@
-"""backends."""
+"""Runtimes behind one :class:`~toolkit.backends.base.Session` protocol.
+
+``open_session`` picks the implementation by name; ``backend_status`` says which ones can run
+here and, for the others, what is missing. Asking for a backend that cannot run is an error
+naming the missing piece: a session never falls back to another runtime silently (``auto``
+is the one explicit "best available" choice).
+
+Example:
+    >>> from toolkit.backends import open_session
+    >>> with open_session("r18.onnx", "ort-cpu") as s:
+    ...     logits = s.infer(x)["logits"]
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from toolkit.backends.base import Session, TensorInfo
+from toolkit.errors import BackendUnavailableError, BadInputError
+from toolkit.spec import SpecOverrides
+
+log = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("ort-cpu", "ort-cuda", "ort-trt", "tensorrt", "torch")
+# ``auto`` for an ONNX file: the first of these that opens.
+AUTO_ORDER: tuple[str, ...] = ("tensorrt", "ort-trt", "ort-cuda", "ort-cpu")
+_ORT = ("ort-cpu", "ort-cuda", "ort-trt")
+
+__all__ = [
+    "AUTO_ORDER",
+    "BACKENDS",
+    "Session",
+    "TensorInfo",
+    "backend_status",
+    "is_onnx",
+    "open_session",
+    "tensorrt_status",
+]
+
+
+def is_onnx(model: str | Path) -> bool:
+    """True for an ``.onnx`` path (the ORT backends' input); anything else is a PyTorch reference."""
+    return str(model).lower().endswith(".onnx")
+
+
+def tensorrt_status() -> str:
+    """Why the native ``tensorrt`` backend cannot run (it is not built yet)."""
+    try:
+        import tensorrt  # noqa: F401
+    except (ImportError, OSError):  # OSError: bindings present, libnvinfer missing
+        return 'tensorrt is not installed (pip install "edge-toolkit[tensorrt]")'
+    return "TensorRT engines are not supported yet"
+
+
+def _torch_status() -> str | None:
+    try:
+        import torch  # noqa: F401
+    except (ImportError, OSError) as e:
+        return f"torch cannot be imported ({type(e).__name__}: {e}): pip install torch"
+    return None
+
+
+def backend_status() -> dict[str, str | None]:
+    """Each backend name -> None when it can run here, else the reason it cannot.
+
+    Cheap (no model is loaded) and never raises. A GPU provider that ONNX Runtime lists may
+    still fail to start (missing CUDA libraries); opening a session checks that for real.
+    """
+    from toolkit.backends.ort import ort_status
+
+    status: dict[str, str | None] = {}
+    for name in BACKENDS:
+        try:
+            if name in _ORT:
+                status[name] = ort_status(name)
+            elif name == "tensorrt":
+                status[name] = tensorrt_status()
+            else:
+                status[name] = _torch_status()
+        except (ImportError, OSError, RuntimeError) as e:
+            status[name] = f"{type(e).__name__}: {e}"
+    return status
+
+
+def _check_name(backend: str) -> str:
+    name = backend.strip().lower()
+    if name not in ("auto", *BACKENDS):
+        raise BadInputError(
+            f"unknown backend '{backend}' (expected one of: auto, {', '.join(BACKENDS)})"
+        )
+    return name
+
+
+def open_session(
+    model: str | Path,
+    backend: str = "auto",
+    *,
+    overrides: SpecOverrides | None = None,
+    threads: int | None = None,
+    weights: str | None = None,
+    spinning: bool | None = None,
+    opt_batch: int | None = None,
+) -> Session:
+    """Load ``model`` in the runtime named ``backend``.
+
+    Args:
+        model: an ``.onnx`` file, or a PyTorch reference (``zoo:NAME``, ``file.py:Name``...)
+            for the ``torch`` backend.
+        backend: ``auto`` (best available: tensorrt > ort-trt > ort-cuda > ort-cpu for ONNX,
+            torch for a PyTorch reference), or one of :data:`BACKENDS`.
+        overrides: command-line spec values (fill the gaps of a foreign ONNX file).
+        threads: CPU intra-op threads (default: physical cores).
+        weights: a PyTorch checkpoint for the torch backend (ONNX files carry their weights).
+        spinning: let ONNX Runtime's idle threads spin (default off; benchmarks turn it on).
+        opt_batch: the batch a TensorRT profile is tuned for (ort-trt).
+
+    Raises:
+        BadInputError: unknown backend name, missing or corrupt model.
+        BackendUnavailableError: the backend cannot run here (the message says what is missing).
+    """
+    name = _check_name(backend)
+    onnx_file = is_onnx(model)
+    if name == "auto":
+        return _open_auto(model, onnx_file, overrides, threads, weights, spinning, opt_batch)
+    if name == "torch":
+        from toolkit.backends.torch_backend import TorchSession
+
+        return TorchSession(model, overrides=overrides, threads=threads, weights=weights)
+    if not onnx_file:
+        raise BadInputError(
+            f"backend {name} runs ONNX files, '{model}' is not one: export it first "
+            f"(edgetk export {model} -o model.onnx) or use --backend torch"
+        )
+    if name == "tensorrt":
+        raise BackendUnavailableError(tensorrt_status())
+    from toolkit.backends.ort import open_ort
+
+    return open_ort(
+        name, model, overrides=overrides, threads=threads, spinning=spinning, opt_batch=opt_batch
+    )
+
+
+def _open_auto(
+    model: str | Path,
+    onnx_file: bool,
+    overrides: SpecOverrides | None,
+    threads: int | None,
+    weights: str | None,
+    spinning: bool | None,
+    opt_batch: int | None,
+) -> Session:
+    if not onnx_file:
+        return open_session(model, "torch", overrides=overrides, threads=threads, weights=weights)
+    status = backend_status()
+    for name in AUTO_ORDER:
+        if status.get(name) is not None and name != "ort-cpu":
+            continue
+        try:
+            return open_session(
+                model,
+                name,
+                overrides=overrides,
+                threads=threads,
+                spinning=spinning,
+                opt_batch=opt_batch,
+            )
+        except BackendUnavailableError as e:
+            if name == AUTO_ORDER[-1]:
+                raise
+            # Listed but not startable (e.g. CUDA libraries missing): auto tries the next.
+            log.warning("auto: %s is listed but did not start (%s); trying the next", name, e)
+    raise BackendUnavailableError("no backend can run this model here")  # pragma: no cover

@@ -74,6 +74,10 @@ class Session(ABC):
                         f"(model shape {list(info.shape)}, given {list(arr.shape)})"
                     )
             if arr.dtype != info.dtype:
+                if arr.dtype.kind not in "biuf":  # strings, objects, complex: no sane cast
+                    raise BadInputError(
+                        f"input '{name}' must be a numeric array ({info.dtype}), got {arr.dtype}"
+                    )
                 arr = arr.astype(info.dtype)
             fed[name] = np.ascontiguousarray(arr)
         return self._infer(fed)

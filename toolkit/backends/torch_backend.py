@@ -1,0 +1,210 @@
+"""The ``torch`` backend: PyTorch eager, the reference and the baseline of every benchmark.
+
+It runs a PyTorch reference (``zoo:resnet18``, ``file.py:Name``...) through
+:func:`toolkit.loading.load_model`, or the PyTorch model an edgetk ONNX file was exported from
+(the spec's ``source``, with ``extra["weights"]`` when the export had weights), so
+``edgetk benchmark r18.onnx --backend ort-cpu,torch`` compares the two runtimes on one model.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from toolkit.backends.base import Session, TensorInfo
+from toolkit.backends.cpu import default_threads
+from toolkit.errors import (
+    BackendUnavailableError,
+    BadInputError,
+    MissingDependencyError,
+    ToolkitError,
+)
+from toolkit.spec import SpecOverrides
+
+log = logging.getLogger(__name__)
+
+NO_SOURCE = "torch backend needs a PyTorch model; this ONNX file has no PyTorch source"
+# References whose factory takes num_classes (the zoo and the model hubs).
+_HUB_PREFIXES = ("zoo:", "torchvision:", "timm:")
+_PROGRAM_SUFFIXES = (".pt", ".pth", ".ts", ".pt2")
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as e:
+        raise MissingDependencyError("torch", None, "the torch backend") from e
+    return torch
+
+
+def _beside(ref: str, base: Path) -> str:
+    """A relative file in ``ref`` that is not found from here, looked up beside the ONNX file.
+
+    Export records the reference as the user typed it; the ONNX file may since have moved
+    with its ``model.py`` next to it.
+    """
+    path_part, sep, name = ref.rpartition(":")
+    if not sep:
+        path_part, name = ref, ""
+    if not path_part.endswith((".py", *_PROGRAM_SUFFIXES)):
+        return ref
+    p = Path(path_part)
+    if p.is_absolute() or p.exists() or not (base / p).exists():
+        return ref
+    return f"{base / p}:{name}" if sep else str(base / p)
+
+
+def _to_numpy(t: Any, torch: Any) -> np.ndarray:
+    t = t.detach()
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16
+        t = t.float()
+    return t.cpu().numpy()
+
+
+class TorchSession(Session):
+    """A PyTorch ``nn.Module`` in eager mode under ``torch.inference_mode``.
+
+    Args:
+        model: a PyTorch reference, or an edgetk ``.onnx`` file whose spec names its source.
+        overrides: command-line spec values.
+        threads: intra-op threads (default: physical cores). ``torch.set_num_threads`` is
+            process-wide: it is set once here, so the last torch session opened wins.
+        weights: a checkpoint to load (default for an ONNX file: the one it was exported with).
+        device: ``cpu`` or ``cuda[:N]``.
+    """
+
+    backend: ClassVar[str] = "torch"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        overrides: SpecOverrides | None = None,
+        threads: int | None = None,
+        weights: str | None = None,
+        device: str = "cpu",
+    ) -> None:
+        torch = _import_torch()
+        self._torch = torch
+        self.threads = default_threads() if threads is None else int(threads)
+        if self.threads < 1:
+            raise BadInputError(f"--threads must be >= 1, got {threads}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"torch on {device} needs a CUDA build of PyTorch and an NVIDIA GPU "
+                f"(this torch is {torch.__version__}, CUDA available: no)"
+            )
+        self.device = device
+        self.source: str
+        if str(model).lower().endswith(".onnx"):
+            self._from_onnx(Path(model), overrides, weights)
+        else:
+            self._from_reference(str(model), overrides, weights)
+        torch.set_num_threads(self.threads)
+        self._module = self._module.to(device).eval()
+        if not self.outputs:
+            self.outputs = self._probe_outputs()
+        self._output_names = [o.name for o in self.outputs]
+
+    # -- construction ----------------------------------------------------------------------
+    def _load(self, ref: str, weights: str | None, num_classes: int | None, overrides: Any) -> Any:
+        from toolkit.loading import load_model  # written by the export helper; lazy on purpose
+
+        return load_model(ref, weights=weights, num_classes=num_classes, overrides=overrides)
+
+    def _from_reference(
+        self, ref: str, overrides: SpecOverrides | None, weights: str | None
+    ) -> None:
+        loaded = self._load(ref, weights, None, overrides)
+        self._module = loaded.module
+        self.spec = loaded.spec
+        self.source = loaded.source
+        self.inputs = [TensorInfo(self.spec.input.name, self.spec.input.shape, np.dtype("float32"))]
+        self.outputs = []  # learnt from one forward pass below
+
+    def _from_onnx(self, path: Path, overrides: SpecOverrides | None, weights: str | None) -> None:
+        from toolkit.modelfile import graph_io, load_onnx, read_spec
+
+        self.spec = read_spec(path, overrides)
+        if not self.spec.source or self.spec.extra.get("foreign"):
+            raise BackendUnavailableError(NO_SOURCE)
+        ref = _beside(self.spec.source, path.parent)
+        if weights is None and self.spec.extra.get("weights"):
+            weights = _beside(str(self.spec.extra["weights"]), path.parent)
+            if not Path(weights).is_file():
+                raise BackendUnavailableError(
+                    f"torch backend: the weights {path.name} was exported with are not found "
+                    f"({self.spec.extra['weights']}); pass --weights"
+                )
+        ins, outs = graph_io(load_onnx(path, load_weights=False))
+        num_classes = None
+        if ref.startswith(_HUB_PREFIXES) and outs and len(outs[0][1]) == 2:
+            num_classes = outs[0][1][1]  # the ONNX head's width (None if dynamic)
+        try:
+            loaded = self._load(ref, weights, num_classes, None)
+        except BadInputError as e:  # ModelLoadError, a moved source file...
+            # The ONNX file itself is fine; it is the torch side that cannot run here.
+            raise BackendUnavailableError(
+                f"torch backend cannot load this model's PyTorch source '{self.spec.source}': {e}"
+            ) from e
+        self._module = loaded.module
+        self.source = loaded.source
+        # Same tensor names as the ONNX file, so one feed dict serves both runtimes.
+        self.inputs = []
+        for name, shape in ins:
+            if name == self.spec.input.name and len(shape) == len(self.spec.input.shape):
+                shape = tuple(
+                    g if g is not None else s
+                    for g, s in zip(shape, self.spec.input.shape, strict=True)
+                )
+            self.inputs.append(TensorInfo(name, shape, np.dtype("float32")))
+        self.outputs = [TensorInfo(n, s, np.dtype("float32")) for n, s in outs]
+
+    def _probe_outputs(self) -> list[TensorInfo]:
+        """Output names and shapes from one batch-1 forward pass (a reference has no graph)."""
+        shape = self.inputs[0].shape
+        if any(d is None for d in shape[1:]):
+            return [TensorInfo(self.spec.output.name or "output", (None,), np.dtype("float32"))]
+        x = np.zeros((1, *shape[1:]), dtype=np.float32)
+        arrays = self._forward({self.inputs[0].name: x}, names=None)
+        names = [self.spec.output.name or "output"] if len(arrays) == 1 else list(arrays)
+        return [
+            TensorInfo(n, (None, *a.shape[1:]), a.dtype)
+            for n, a in zip(names, arrays.values(), strict=True)
+        ]
+
+    # -- running ---------------------------------------------------------------------------
+    def _forward(self, inputs: dict[str, np.ndarray], names: list[str] | None) -> dict[str, Any]:
+        torch = self._torch
+        args = [torch.from_numpy(inputs[t.name]).to(self.device) for t in self.inputs]
+        try:
+            with torch.inference_mode():
+                out = self._module(*args)
+        except RuntimeError as e:
+            raise ToolkitError(f"torch inference failed: {' '.join(str(e).split())[:300]}") from e
+        if isinstance(out, dict):
+            tensors = list(out.values())
+            keys = names or [str(k) for k in out]
+        else:
+            tensors = list(out) if isinstance(out, (tuple, list)) else [out]
+            keys = names or [f"output{i}" for i in range(len(tensors))]
+        if len(keys) != len(tensors):
+            raise ToolkitError(
+                f"the PyTorch model returned {len(tensors)} outputs, the ONNX file has {len(keys)}"
+            )
+        return {k: _to_numpy(t, torch) for k, t in zip(keys, tensors, strict=True)}
+
+    def _infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._forward(inputs, self._output_names)
+
+    def _close(self) -> None:
+        del self._module
+
+    def describe(self) -> dict[str, object]:
+        """Backend, device, precision, the PyTorch source and threads."""
+        info = super().describe()
+        info.update(source=self.source, threads=self.threads, torch=self._torch.__version__)
+        return info
