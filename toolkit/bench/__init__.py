@@ -1,1 +1,2 @@
-"""bench."""
+"""Benchmarks: latency statistics (``stats``), the machine (``machine``), the side-by-side
+runner (``runner.benchmark``) and its reports (``report``)."""

@@ -1,12 +1,110 @@
-"""`edgetk benchmark` (placeholder until implemented)."""
+"""`edgetk benchmark MODEL...`: latency and throughput, several backends side by side."""
 
 from __future__ import annotations
 
-from toolkit.cli.common import cli_command
-from toolkit.errors import ToolkitError
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolkit.cli.common import (
+    ChannelsOpt,
+    ForceOpt,
+    ImgszOpt,
+    JsonOpt,
+    ThreadsOpt,
+    VerboseOpt,
+    WeightsOpt,
+    cli_command,
+    console,
+    make_overrides,
+    print_json,
+)
+from toolkit.errors import BadInputError
+
+
+def _split(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def parse_batches(value: str) -> list[int]:
+    """``--batch 1,8`` -> [1, 8]."""
+    try:
+        batches = [int(p) for p in _split(value)]
+    except ValueError:
+        raise BadInputError(f"--batch expects comma-separated integers, got '{value}'") from None
+    if not batches or min(batches) < 1:
+        raise BadInputError(f"--batch expects integers >= 1, got '{value}'")
+    return batches
 
 
 @cli_command
-def command() -> None:
-    """Not implemented yet."""
-    raise ToolkitError("edgetk benchmark is not implemented yet")
+def command(
+    models: Annotated[
+        list[str], typer.Argument(help="ONNX files or PyTorch references (zoo:NAME, file.py:Name).")
+    ],
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            "-b",
+            help="Comma list: auto, ort-cpu, ort-cuda, ort-trt, tensorrt, torch. Speedups are "
+            "relative to the first.",
+        ),
+    ] = "auto",
+    batch: Annotated[str, typer.Option("--batch", help="Comma list of batch sizes.")] = "1",
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed calls first.")] = 20,
+    iters: Annotated[
+        int | None,
+        typer.Option("--iters", help="Timed calls per backend (default 200, at most 10 s)."),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Timed seconds per backend instead.")
+    ] = None,
+    threads: ThreadsOpt = None,
+    weights: WeightsOpt = None,
+    imgsz: ImgszOpt = None,
+    channels: ChannelsOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the report: .json, .csv or .md.")
+    ] = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Measure latency (mean, p50, p90, p99, min, max, std) and throughput per backend and batch.
+
+    A backend that cannot run here is reported as "unavailable: why", not an error.
+    Example: edgetk benchmark r18.onnx --backend torch,ort-cpu --batch 1,8 --iters 50
+    """
+    from toolkit.bench.report import REPORT_SUFFIXES, render_table, write_report
+    from toolkit.bench.runner import benchmark
+    from toolkit.fileio import check_output
+
+    backends = _split(backend)
+    batches = parse_batches(batch)
+    overrides = make_overrides(imgsz=imgsz, channels=channels)
+    if out is not None:
+        if out.suffix.lower() not in REPORT_SUFFIXES:
+            raise BadInputError(f"--out must end in {', '.join(REPORT_SUFFIXES)} (got '{out}')")
+        check_output(out, force)  # fail before minutes of measuring, not after
+
+    report = benchmark(
+        models,
+        backends,
+        batches,
+        warmup=warmup,
+        iters=iters,
+        duration=duration,
+        threads=threads,
+        overrides=None if overrides.is_empty() else overrides,
+        weights=weights,
+        progress=lambda msg: console.print(f"benchmark: {msg}", markup=False, style="dim"),
+    )
+    if out is not None:
+        write_report(report, out, force=force)
+        console.print(f"wrote {out}")
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        console.print(render_table(report))

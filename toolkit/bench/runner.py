@@ -1,0 +1,309 @@
+"""Latency and throughput of models x backends x batch sizes, measured side by side.
+
+For one model and batch, every backend's session is opened and warmed up first, then the
+timed calls are interleaved in blocks (backend A 10 calls, B 10 calls, A 10 calls...), so a
+noisy phase of the machine hits all backends alike and their ratio stays honest. Each call is
+timed alone with ``time.perf_counter`` around ``Session.infer`` (the public path, input
+validation included), as trtexec's "latency" is per query.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.backends import BACKENDS, is_onnx, open_session
+from toolkit.backends.base import Session, TensorInfo
+from toolkit.bench.stats import LatencyStats
+from toolkit.errors import BackendUnavailableError, BadInputError, MissingDependencyError
+from toolkit.spec import SpecOverrides
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ITERS = 200
+# Without --iters or --duration: 200 calls, but no more than this many seconds per backend.
+DEFAULT_MAX_SECONDS = 10.0
+_BLOCKS = 10  # timed calls are interleaved across backends in about this many blocks
+
+
+@dataclass
+class BenchResult:
+    """One model x backend x batch measurement (or why it could not run)."""
+
+    model: str
+    backend: str
+    precision: str | None
+    batch: int
+    latency_ms: dict[str, float] | None = None
+    throughput_fps: float | None = None
+    iters: int = 0
+    warmup: int = 0
+    status: str = "ok"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC's result object, exactly its keys."""
+        return {
+            "model": self.model,
+            "backend": self.backend,
+            "precision": self.precision,
+            "batch": self.batch,
+            "latency_ms": self.latency_ms,
+            "throughput_fps": self.throughput_fps,
+            "iters": self.iters,
+            "warmup": self.warmup,
+            "status": self.status,
+        }
+
+
+@dataclass
+class BenchReport:
+    """The machine and every result (SPEC "Benchmark report")."""
+
+    machine: dict[str, Any]
+    results: list[BenchResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"machine": self.machine, "results": [r.to_dict() for r in self.results]}
+
+
+@dataclass
+class _Run:
+    """A backend being measured: its session, its input, its timings."""
+
+    result: BenchResult
+    session: Session
+    feed: dict[str, np.ndarray]
+    times: list[float] = field(default_factory=list)
+    spent: float = 0.0
+
+    def call(self, n: int) -> None:
+        infer, feed = self.session.infer, self.feed
+        for _ in range(n):
+            t0 = time.perf_counter()
+            infer(feed)
+            dt = time.perf_counter() - t0
+            self.times.append(dt)
+            self.spent += dt
+
+
+def _precision_of(model: str) -> str | None:
+    """The model's precision from its spec (for rows whose backend did not open)."""
+    if not is_onnx(model):
+        return "fp32"
+    from toolkit.modelfile import read_spec
+
+    return read_spec(model).precision
+
+
+def _input_array(
+    info: TensorInfo, session: Session, batch: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Random data of the input's shape: a dynamic batch becomes ``batch``, other dynamic axes
+    come from the spec (``--imgsz``)."""
+    spec_shape = session.spec.input.shape if info.name == session.spec.input.name else ()
+    shape: list[int] = []
+    for axis, dim in enumerate(info.shape):
+        if dim is None and axis == 0:
+            dim = batch
+        if dim is None and axis < len(spec_shape):
+            dim = spec_shape[axis]
+        if dim is None:
+            raise BackendUnavailableError(
+                f"input '{info.name}' has a dynamic axis {axis} {list(info.shape)}: pass --imgsz"
+            )
+        shape.append(int(dim))
+    if np.issubdtype(info.dtype, np.integer):
+        return rng.integers(0, 255, size=shape).astype(info.dtype)
+    if info.dtype == np.bool_:
+        return rng.integers(0, 2, size=shape).astype(np.bool_)
+    return rng.standard_normal(shape).astype(info.dtype)
+
+
+def _static_batch_error(session: Session, batch: int) -> str | None:
+    static = session.inputs[0].shape[0] if session.inputs and session.inputs[0].shape else None
+    if static is not None and static != batch:
+        return f"unavailable: model has a static batch of {static}"
+    return None
+
+
+def _open(
+    model: str,
+    backend: str,
+    batch: int,
+    warmup: int,
+    threads: int | None,
+    overrides: SpecOverrides | None,
+    weights: str | None,
+    seed: int,
+) -> _Run | BenchResult:
+    """A ready-to-time run, or the result row saying why this backend cannot run."""
+    row = BenchResult(model=model, backend=backend, precision=None, batch=batch, warmup=warmup)
+    if backend not in ("torch", "auto") and not is_onnx(model):
+        row.precision = "fp32"
+        row.status = f"unavailable: {backend} runs ONNX files; export {model} first"
+        return row
+    try:
+        session = open_session(
+            model,
+            backend,
+            overrides=overrides,
+            threads=threads,
+            weights=weights,
+            spinning=True,  # back-to-back calls: spinning threads answer fastest
+            opt_batch=batch,
+        )
+    except (BackendUnavailableError, MissingDependencyError) as e:
+        row.precision = _precision_of(model)
+        row.status = f"unavailable: {e}"
+        return row
+    row.precision = session.precision
+    row.backend = session.backend  # what "auto" resolved to
+    reason = _static_batch_error(session, batch)
+    if reason is None:
+        try:
+            rng = np.random.default_rng(seed)
+            feed = {t.name: _input_array(t, session, batch, rng) for t in session.inputs}
+        except BackendUnavailableError as e:
+            reason = f"unavailable: {e}"
+    if reason is not None:
+        session.close()
+        row.status = reason
+        return row
+    return _Run(result=row, session=session, feed=feed)
+
+
+def _time_runs(
+    runs: list[_Run], iters: int | None, duration: float | None, max_seconds: float | None = None
+) -> None:
+    """Interleave the timed calls of ``runs`` in blocks until each has its iters/duration.
+
+    With ``iters``, a run also stops once it has spent ``max_seconds`` (the default cap).
+    """
+    if iters is not None:
+        block = max(1, math.ceil(iters / _BLOCKS))
+
+        def wants(r: _Run) -> bool:
+            return len(r.times) < iters and (max_seconds is None or r.spent < max_seconds)
+
+        while any(wants(r) for r in runs):
+            for r in runs:
+                if wants(r):
+                    r.call(min(block, iters - len(r.times)))
+        return
+    assert duration is not None
+    slice_s = duration / _BLOCKS
+    while any(r.spent < duration for r in runs):
+        for r in runs:
+            target = min(duration, r.spent + slice_s)
+            while r.spent < target:
+                r.call(1)
+
+
+def _check_args(
+    backends: Sequence[str], batches: Sequence[int], warmup: int, iters: int | None,
+    duration: float | None,
+) -> None:  # fmt: skip
+    unknown = [b for b in backends if b not in ("auto", *BACKENDS)]
+    if unknown:
+        raise BadInputError(
+            f"unknown backend '{unknown[0]}' (expected one of: auto, {', '.join(BACKENDS)})"
+        )
+    if not backends or not batches:
+        raise BadInputError("give at least one backend and one batch size")
+    if any(int(b) < 1 for b in batches):
+        raise BadInputError(f"batch sizes must be >= 1, got {list(batches)}")
+    if warmup < 0:
+        raise BadInputError(f"--warmup must be >= 0, got {warmup}")
+    if iters is not None and duration is not None:
+        raise BadInputError("give --iters or --duration, not both")
+    if iters is not None and iters < 1:
+        raise BadInputError(f"--iters must be >= 1, got {iters}")
+    if duration is not None and duration <= 0:
+        raise BadInputError(f"--duration must be > 0, got {duration}")
+
+
+def benchmark(
+    models: Sequence[str | Path],
+    backends: Sequence[str],
+    batches: Sequence[int],
+    *,
+    warmup: int = 20,
+    iters: int | None = None,
+    duration: float | None = None,
+    threads: int | None = None,
+    overrides: SpecOverrides | None = None,
+    weights: str | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """Measure every model x backend x batch; unavailable ones are reported, not raised.
+
+    Args:
+        models: ``.onnx`` files or PyTorch references (the latter run on ``torch`` only).
+        backends: backend names (``auto`` is reported as the backend it picked).
+        batches: batch sizes; a static-batch model is measured only at its own batch.
+        warmup: untimed calls per backend first.
+        iters: timed calls per backend (default 200, stopping early after 10 s).
+        duration: timed seconds per backend instead of a call count.
+        threads: CPU threads for every backend (default: physical cores).
+        overrides: spec values for foreign ONNX files (``--imgsz``...).
+        weights: checkpoint for the torch backend.
+        seed: seed of the random inputs.
+        progress: called with a short line before each model and batch.
+
+    Example:
+        >>> report = benchmark(["r18.onnx"], ["ort-cpu", "torch"], [1, 8], iters=50)
+        >>> [(r.backend, r.batch, r.latency_ms["p50"]) for r in report.results if r.ok]
+    """
+    from toolkit.bench.machine import machine_info
+
+    # Duplicates dropped, order kept: the first backend is the speedups' reference.
+    backends = list(dict.fromkeys(b.strip().lower() for b in backends))
+    _check_args(backends, batches, warmup, iters, duration)
+    max_seconds = None
+    if iters is None and duration is None:
+        iters, max_seconds = DEFAULT_ITERS, DEFAULT_MAX_SECONDS
+    report = BenchReport(machine=machine_info())
+    for model in models:
+        name = str(model)
+        for batch in batches:
+            if progress is not None:
+                progress(f"{name} batch {batch}: {', '.join(backends)}")
+            rows: list[BenchResult] = []
+            runs: list[_Run] = []
+            try:
+                for backend in backends:
+                    got = _open(
+                        name, backend, int(batch), warmup, threads, overrides, weights, seed
+                    )
+                    if isinstance(got, _Run):
+                        runs.append(got)
+                        rows.append(got.result)
+                    else:
+                        rows.append(got)
+                for r in runs:
+                    r.call(warmup)
+                    r.times.clear()
+                    r.spent = 0.0
+                _time_runs(runs, iters, duration, max_seconds)
+            finally:
+                for r in runs:
+                    r.session.close()
+            for r in runs:
+                stats = LatencyStats.from_seconds(r.times)
+                r.result.latency_ms = stats.to_dict()
+                r.result.iters = stats.n
+                r.result.throughput_fps = round(int(batch) * 1000.0 / stats.mean, 3)
+            report.results.extend(rows)
+    return report
