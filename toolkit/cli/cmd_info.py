@@ -1,12 +1,88 @@
-"""`edgetk info` (placeholder until implemented)."""
+"""`edgetk info`: versions, backends, GPUs, CUDA, TensorRT, camera support."""
 
 from __future__ import annotations
 
-from toolkit.cli.common import cli_command
-from toolkit.errors import ToolkitError
+from typing import Any
+
+from toolkit.cli.common import JsonOpt, VerboseOpt, cli_command, console, print_json
+
+
+def _yes(flag: bool) -> str:
+    return "[green]yes[/green]" if flag else "[dim]no[/dim]"
+
+
+def _show(info: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    def v(x: Any) -> str:
+        return escape(str(x)) if x is not None else "[dim]not installed[/dim]"
+
+    cpu = info["cpu"]
+    console.print(f"[bold]edgetk {escape(info['edgetk'])}[/bold]  python {info['python']}")
+    console.print(f"platform    {escape(info['platform'])}")
+    console.print(
+        f"cpu         {escape(cpu['name'])} ({cpu['cores']} cores, "
+        f"{cpu['logical_cores']} threads), {info['memory_gb']} GiB RAM"
+    )
+    torch = info["torch"]
+    console.print(f"torch       {v(torch and torch['version'])}")
+    console.print(f"onnx        {v(info['onnx'])}")
+    ort = info["onnxruntime"]
+    if ort:
+        console.print(
+            f"onnxruntime {escape(ort['version'])} (providers: {escape(', '.join(ort['providers']))})"
+        )
+    else:
+        console.print(f"onnxruntime {v(None)}")
+    cv = info["opencv"]
+    if cv:
+        console.print(
+            f"opencv      {escape(cv['version'])} (GStreamer {_yes(cv['gstreamer'])}, "
+            f"V4L2 {_yes(cv['v4l2'])}, FFMPEG {_yes(cv['ffmpeg'])})"
+        )
+    else:
+        console.print(f"opencv      {v(None)}")
+    console.print(f"numpy       {v(info['numpy'])}")
+
+    gpus = info["gpu"]
+    if gpus:
+        for g in gpus:
+            console.print(
+                f"gpu         {escape(g['name'])} (driver {escape(g['driver'])}, "
+                f"{g['memory_mb']} MiB)"
+            )
+    else:
+        console.print("gpu         [dim]none found (no nvidia-smi or no GPU)[/dim]")
+    cuda = info["cuda"]
+    built = f"CUDA {escape(cuda['version'])}" if cuda["version"] else "no CUDA (CPU build)"
+    console.print(f"cuda        torch built with {built}, usable: {_yes(cuda['available'])}")
+    console.print(f"tensorrt    {v(info['tensorrt'])}")
+    console.print(f"cuda-python {v(info['cuda_python'])}")
+    if info["jetson"]:
+        j = info["jetson"]
+        console.print(f"jetson      {v(j['model'])}, L4T {v(j['l4t'])}")
+
+    table = Table(title="backends", show_header=True, header_style="bold")
+    table.add_column("backend")
+    table.add_column("status")
+    for name, b in info["backends"].items():
+        status = (
+            "[green]available[/green]"
+            if b["available"]
+            else f"[yellow]{escape(b['reason'])}[/yellow]"
+        )
+        table.add_row(name, status)
+    console.print(table)
 
 
 @cli_command
-def command() -> None:
-    """Not implemented yet."""
-    raise ToolkitError("edgetk info is not implemented yet")
+def command(json_out: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+    """Show versions, the backends that can run here, GPUs, CUDA, TensorRT and camera support."""
+    from toolkit.info import collect_info
+
+    info = collect_info()
+    if json_out:
+        print_json(info)
+    else:
+        _show(info)

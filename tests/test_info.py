@@ -1,0 +1,85 @@
+"""`edgetk info`: versions, backends, GPU/CUDA/TensorRT, OpenCV video support, Jetson."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import onnxruntime as ort
+from typer.testing import CliRunner
+
+from toolkit.backends import BACKENDS
+from toolkit.cli.app import app
+from toolkit.info import collect_info, jetson_info, opencv_build_flags
+
+KEYS = {
+    "edgetk",
+    "python",
+    "platform",
+    "cpu",
+    "memory_gb",
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "opencv",
+    "numpy",
+    "backends",
+    "gpu",
+    "cuda",
+    "tensorrt",
+    "cuda_python",
+    "jetson",
+}
+
+
+def test_collect_info_has_every_key_and_real_values():
+    info = collect_info()
+    assert set(info) == KEYS
+    assert info["onnxruntime"]["version"] == ort.__version__
+    assert "CPUExecutionProvider" in info["onnxruntime"]["providers"]
+    assert info["opencv"]["version"] == cv2.__version__
+    assert set(info["backends"]) == set(BACKENDS)
+    assert info["backends"]["ort-cpu"] == {"available": True, "reason": None}
+    assert info["backends"]["tensorrt"]["available"] is False  # not built yet
+    assert info["cpu"]["cores"] >= 1
+    assert set(info["cuda"]) == {"version", "available", "devices"}
+
+
+def test_cli_info_json():
+    result = CliRunner().invoke(app, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == KEYS
+    assert "CPUExecutionProvider" in data["onnxruntime"]["providers"]
+
+
+def test_cli_info_human():
+    result = CliRunner().invoke(app, ["info"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # human output goes to stderr
+    assert "onnxruntime" in result.stderr and "ort-cpu" in result.stderr
+    assert "available" in result.stderr  # the backends table
+    assert "edge-toolkit[tensorrt]" in result.stderr  # brackets not eaten by rich markup
+
+
+def test_opencv_build_flags_parse():
+    text = """
+  Video I/O:
+    FFMPEG:                      YES
+      avcodec:                   YES (62.28.101)
+    GStreamer:                   YES (1.20.3)
+    v4l/v4l2:                    NO
+"""
+    assert opencv_build_flags(text) == {"gstreamer": True, "v4l2": False, "ffmpeg": True}
+    assert opencv_build_flags("") == {"gstreamer": False, "v4l2": False, "ffmpeg": False}
+    assert set(opencv_build_flags(cv2.getBuildInformation())) == {"gstreamer", "v4l2", "ffmpeg"}
+
+
+def test_jetson_release_parse(tmp_path: Path):
+    f = tmp_path / "nv_tegra_release"
+    f.write_text("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n")
+    got = jetson_info(f)
+    assert got is not None and got["l4t"] == "36.4.3"
+    assert got["release"].startswith("R36 (release)")
+    assert jetson_info(tmp_path / "absent") is None

@@ -1,0 +1,121 @@
+"""What this machine can run: versions, backends, GPUs, CUDA, TensorRT, camera support.
+
+:func:`collect_info` never raises: every missing or broken piece becomes ``None`` (or a reason
+string), because ``edgetk info`` is what a user runs when something is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import re
+from pathlib import Path
+from typing import Any
+
+from toolkit._version import __version__
+from toolkit.backends.cpu import logical_cores, physical_cores
+from toolkit.bench.machine import cpu_name, jetson_model, memory_gb, module_version, nvidia_gpus
+
+# cv2.getBuildInformation() "Video I/O" entries -> our keys.
+_OPENCV_IO = {"gstreamer": "GStreamer", "v4l2": "v4l/v4l2", "ffmpeg": "FFMPEG"}
+_IMPORT_ERRORS = (ImportError, OSError, RuntimeError)
+
+
+def _import(module: str) -> Any | None:
+    try:
+        return importlib.import_module(module)
+    except _IMPORT_ERRORS:  # not installed, or its native libraries are missing
+        return None
+
+
+def opencv_build_flags(build_info: str) -> dict[str, bool]:
+    """``{"gstreamer", "v4l2", "ffmpeg"}`` -> whether OpenCV was built with them."""
+    flags = {}
+    for key, label in _OPENCV_IO.items():
+        m = re.search(rf"^\s*{re.escape(label)}:\s*(\S+)", build_info, re.IGNORECASE | re.MULTILINE)
+        flags[key] = bool(m and m.group(1).upper().startswith("YES"))
+    return flags
+
+
+def _opencv() -> dict[str, Any] | None:
+    cv2 = _import("cv2")
+    if cv2 is None:
+        return None
+    return {"version": cv2.__version__, **opencv_build_flags(cv2.getBuildInformation())}
+
+
+def _onnxruntime() -> dict[str, Any] | None:
+    ort = _import("onnxruntime")
+    if ort is None:
+        return None
+    return {
+        "version": ort.__version__,
+        "providers": list(ort.get_available_providers()),
+        "device": ort.get_device(),
+    }
+
+
+def _torch() -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(torch info, CUDA info as PyTorch sees it)."""
+    torch = _import("torch")
+    if torch is None:
+        return None, {"version": None, "available": False, "devices": []}
+    available = bool(torch.cuda.is_available())
+    devices = []
+    if available:
+        for i in range(torch.cuda.device_count()):
+            major, minor = torch.cuda.get_device_capability(i)
+            devices.append(
+                {"name": torch.cuda.get_device_name(i), "capability": f"{major}.{minor}"}
+            )
+    info = {"version": torch.__version__, "threads": torch.get_num_threads()}
+    return info, {"version": torch.version.cuda, "available": available, "devices": devices}
+
+
+def _cuda_python() -> str | None:
+    # cuda-python 12.x/13.x: the package is cuda.bindings; older ones exposed cuda.__version__.
+    return module_version("cuda.bindings") or module_version("cuda")
+
+
+def jetson_info(path: str | Path = "/etc/nv_tegra_release") -> dict[str, Any] | None:
+    """L4T release from ``/etc/nv_tegra_release`` (``# R36 (release), REVISION: 4.3, ...``)."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return None
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", first)
+    l4t = f"{m.group(1)}.{m.group(2)}" if m else None
+    return {"l4t": l4t, "release": first.lstrip("# ").strip(), "model": jetson_model()}
+
+
+def _backends() -> dict[str, dict[str, Any]]:
+    from toolkit.backends import backend_status
+
+    return {
+        name: {"available": reason is None, "reason": reason}
+        for name, reason in backend_status().items()
+    }
+
+
+def collect_info() -> dict[str, Any]:
+    """Everything ``edgetk info`` shows, as JSON-ready data (None for what is missing)."""
+    torch_info, cuda_info = _torch()
+    return {
+        "edgetk": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": {"name": cpu_name(), "cores": physical_cores(), "logical_cores": logical_cores()},
+        "memory_gb": memory_gb(),
+        "torch": torch_info,
+        "onnx": module_version("onnx"),
+        "onnxruntime": _onnxruntime(),
+        "opencv": _opencv(),
+        "numpy": module_version("numpy"),
+        "backends": _backends(),
+        "gpu": nvidia_gpus(),
+        "cuda": cuda_info,
+        "tensorrt": module_version("tensorrt"),
+        "cuda_python": _cuda_python(),
+        "jetson": jetson_info(),
+    }
