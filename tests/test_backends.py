@@ -240,6 +240,7 @@ def test_torch_backend_runs_the_onnx_files_source(sourced, rng: np.random.Genera
         assert [i.name for i in t.inputs] == [i.name for i in o.inputs]
         assert [i.name for i in t.outputs] == [i.name for i in o.outputs]
         assert t.describe()["source"] == sourced.ref
+        assert t.describe()["weights"] == str(sourced.weights)  # spec.extra["weights"] loaded
         yo, yt = o.infer(x), t.infer(x)
     assert set(yo) == set(yt)
     for name in yo:
@@ -274,6 +275,33 @@ def test_torch_backend_source_file_moved_is_unavailable(sourced, tmp_path: Path)
     onnx_.save(proto, str(moved))
     with pytest.raises(BackendUnavailableError, match="cannot load"):
         open_session(moved, "torch")
+
+
+def test_torch_backend_finds_relative_source_beside_the_onnx(
+    sourced, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Export records `model.py:Name` as typed; the trio may move together to another folder."""
+    from toolkit.modelfile import spec_from_onnx, write_spec
+
+    moved = tmp_path / "shipped"
+    moved.mkdir()
+    shutil.copy(sourced.py, moved / "tinynet.py")
+    shutil.copy(sourced.weights, moved / "tinynet.pt")
+    proto = onnx.load(str(sourced.onnx))
+    spec = spec_from_onnx(proto)
+    write_spec(
+        proto, spec.with_changes(source="tinynet.py:TinyNet", extra={"weights": "tinynet.pt"})
+    )
+    onnx.save(proto, str(moved / "m.onnx"))
+    monkeypatch.chdir(tmp_path)  # the relative paths do not resolve from here
+    x = np.ones((1, 3, 24, 24), np.float32)
+    with (
+        open_session(moved / "m.onnx", "torch") as t,
+        open_session(moved / "m.onnx", "ort-cpu") as o,
+    ):
+        np.testing.assert_allclose(
+            next(iter(t.infer(x).values())), next(iter(o.infer(x).values())), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_torch_backend_on_a_pytorch_reference(sourced, rng: np.random.Generator):

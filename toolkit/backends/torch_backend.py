@@ -99,6 +99,7 @@ class TorchSession(Session):
             )
         self.device = device
         self.source: str
+        self.weights: str | None
         if str(model).lower().endswith(".onnx"):
             self._from_onnx(Path(model), overrides, weights)
         else:
@@ -122,6 +123,7 @@ class TorchSession(Session):
         self._module = loaded.module
         self.spec = loaded.spec
         self.source = loaded.source
+        self.weights = loaded.spec.extra.get("weights")
         self.inputs = [TensorInfo(self.spec.input.name, self.spec.input.shape, np.dtype("float32"))]
         self.outputs = []  # learnt from one forward pass below
 
@@ -132,8 +134,10 @@ class TorchSession(Session):
         if not self.spec.source or self.spec.extra.get("foreign"):
             raise BackendUnavailableError(NO_SOURCE)
         ref = _beside(self.spec.source, path.parent)
-        if weights is None and self.spec.extra.get("weights"):
-            weights = _beside(str(self.spec.extra["weights"]), path.parent)
+        recorded = str(self.spec.extra.get("weights") or "")
+        # "package:..." are a zoo entry's shipped weights: the zoo loads them by itself.
+        if weights is None and recorded and not recorded.startswith("package:"):
+            weights = _beside(recorded, path.parent)
             if not Path(weights).is_file():
                 raise BackendUnavailableError(
                     f"torch backend: the weights {path.name} was exported with are not found "
@@ -152,6 +156,12 @@ class TorchSession(Session):
             ) from e
         self._module = loaded.module
         self.source = loaded.source
+        self.weights = loaded.spec.extra.get("weights")
+        if self.weights is None:
+            # Timing is still right; outputs will not match the ONNX file's.
+            log.info(
+                "torch backend: %s has no recorded weights; running it freshly initialized", ref
+            )
         # Same tensor names as the ONNX file, so one feed dict serves both runtimes.
         self.inputs = []
         for name, shape in ins:
@@ -206,5 +216,10 @@ class TorchSession(Session):
     def describe(self) -> dict[str, object]:
         """Backend, device, precision, the PyTorch source and threads."""
         info = super().describe()
-        info.update(source=self.source, threads=self.threads, torch=self._torch.__version__)
+        info.update(
+            source=self.source,
+            weights=self.weights,  # None: freshly initialized (outputs differ from the ONNX)
+            threads=self.threads,
+            torch=self._torch.__version__,
+        )
         return info
