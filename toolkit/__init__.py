@@ -24,6 +24,9 @@ _LAZY: dict[str, str] = {
     "preprocess": "toolkit.tasks.preprocess",
     "FrameMeta": "toolkit.tasks.preprocess",
     "Session": "toolkit.backends.base",
+    "open_session": "toolkit.backends",
+    "backend_status": "toolkit.backends",
+    "benchmark": "toolkit.bench.runner",
 }
 
 __all__ = ["BadInputError", "ModelSpec", "ToolkitError", "__version__", *sorted(_LAZY)]
