@@ -75,6 +75,7 @@ def command(
     """Measure latency (mean, p50, p90, p99, min, max, std) and throughput per backend and batch.
 
     A backend that cannot run here is reported as "unavailable: why", not an error.
+
     Example: edgetk benchmark r18.onnx --backend torch,ort-cpu --batch 1,8 --iters 50
     """
     from toolkit.bench.report import REPORT_SUFFIXES, render_table, write_report
