@@ -1,12 +1,69 @@
-"""`edgetk inspect` (placeholder until implemented)."""
+"""`edgetk inspect MODEL`: per-layer table (op, output shape, params, MACs) and totals."""
 
 from __future__ import annotations
 
-from toolkit.cli.common import cli_command
-from toolkit.errors import ToolkitError
+from typing import Annotated
+
+import typer
+
+from toolkit.cli.common import (
+    ChannelsOpt,
+    ImgszOpt,
+    JsonOpt,
+    VerboseOpt,
+    WeightsOpt,
+    cli_command,
+    console,
+    make_overrides,
+    print_json,
+)
+
+DepthOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--depth", help="PyTorch: group rows at this module depth (1 = top-level blocks)."
+    ),
+]
 
 
 @cli_command
-def command() -> None:
-    """Not implemented yet."""
-    raise ToolkitError("edgetk inspect is not implemented yet")
+def command(
+    model: Annotated[str, typer.Argument(help="zoo:NAME, file.onnx, or a PyTorch reference.")],
+    imgsz: ImgszOpt = None,
+    channels: ChannelsOpt = None,
+    weights: WeightsOpt = None,
+    depth: DepthOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Per-layer summary like Keras' model.summary(): output shapes, parameters, MACs."""
+    from rich.table import Table
+
+    from toolkit.summary import format_count, format_shape, summarize
+
+    overrides = make_overrides(imgsz=imgsz, channels=channels)
+    summary = summarize(model, overrides=overrides, weights=weights, depth=depth)
+    if json_out:
+        print_json(summary.to_dict())
+        return
+    table = Table(
+        title=f"{summary.model}  input {format_shape(summary.input_shape)}", title_justify="left"
+    )
+    table.add_column("layer")
+    table.add_column("op")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    table.add_column("MACs", justify="right")
+    for row in summary.layers:
+        table.add_row(
+            row.name,
+            row.op,
+            format_shape(row.output_shape),
+            f"{row.params:,}" if row.params else "0",
+            format_count(row.macs) if row.macs else "0",
+        )
+    console.print(table)
+    console.print(f"total params:     {summary.total_params:,}")
+    if summary.framework == "torch":
+        console.print(f"trainable params: {summary.trainable_params:,}")
+    console.print(f"MACs:             {summary.total_macs:,} ({format_count(summary.total_macs)})")
