@@ -27,6 +27,8 @@ _LAZY: dict[str, str] = {
     "open_session": "toolkit.backends",
     "backend_status": "toolkit.backends",
     "benchmark": "toolkit.bench.runner",
+    "export_onnx": "toolkit.export",
+    "load_model": "toolkit.loading",
 }
 
 __all__ = ["BadInputError", "ModelSpec", "ToolkitError", "__version__", *sorted(_LAZY)]
