@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,42 @@ def test_missing_hub_package_names_it(hub: str) -> None:
     with pytest.raises(MissingDependencyError, match=f"{hub} is not installed") as info:
         load_model(f"{hub}:resnet18")
     assert info.value.exit_code == 2
+
+
+@pytest.fixture()
+def torchvision_or_stand_in(models_py: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The real torchvision where installed, else a stand-in with the same get_model() call.
+
+    torchvision is not a dependency; the stand-in lets the torchvision: path run here. It is
+    removed from sys.modules afterwards so no other test sees it.
+    """
+    if importlib.util.find_spec("torchvision") is not None:
+        yield
+        return
+    fake = tmp_path / "hub" / "torchvision"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("from torchvision import models\n")
+    (fake / "models.py").write_text(
+        models_py.read_text()
+        + "\ndef get_model(name, weights=None, num_classes=1000):\n"
+        + "    if name != 'resnet18':\n"
+        + "        raise ValueError(f'Unknown model {name}')\n"
+        + "    return TinyNet(num_classes=num_classes)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "hub"))
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "torchvision"]:
+            del sys.modules[name]
+
+
+@pytest.mark.usefixtures("torchvision_or_stand_in")
+def test_hub_reference_plumbing() -> None:
+    """torchvision:NAME goes through torchvision.models.get_model with num_classes."""
+    loaded = load_model("torchvision:resnet18", num_classes=4)
+    assert _out(loaded.module, torch.rand(1, 3, 64, 64)).shape == (1, 4)
+    assert loaded.spec.preprocess.mean == pytest.approx(IMAGENET_MEAN)
+    assert loaded.spec.preprocess.resize == "center-crop"
+    with pytest.raises(ModelLoadError, match="torchvision:no_such_net"):
+        load_model("torchvision:no_such_net")
