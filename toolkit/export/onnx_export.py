@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import BadInputError, OutputExistsError, ParityError
 from toolkit.export.checks import (
@@ -26,6 +26,9 @@ from toolkit.export.checks import (
 from toolkit.export.checks import simplify as slim_graph
 from toolkit.export.parity import ParityReport, check_parity, flatten_outputs, sample_inputs
 from toolkit.spec import ModelSpec, SpecOverrides, parse_imgsz
+
+if TYPE_CHECKING:
+    from toolkit.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ class ExportReport:
 
 
 def export_onnx(
-    model: Any,
+    model: str | Path | LoadedModel,
     output: str | Path,
     *,
     weights: str | None = None,
@@ -99,7 +102,8 @@ def export_onnx(
         check: raise :class:`ParityError` when ONNX Runtime and PyTorch differ beyond
             ``atol + rtol * max|reference|``; with ``False`` the file is written anyway.
         overrides: spec values (task, labels, preprocessing) that win over the model's.
-        samples: parity inputs (dynamic: batches 1, 2, 3, 1...; static: ``batch`` each).
+        samples: parity inputs (dynamic: batches 1, 2, 3, 1...; static: ``batch`` each, at
+            most about 8 images in all).
         seed: seed of the example and parity inputs.
 
     Raises:
@@ -337,7 +341,8 @@ def _parity(
         # Several batch sizes: also proves the dynamic axis runs in ONNX Runtime.
         sizes = [min(1 + i % 3, max_batch or 3) for i in range(samples)]
     else:
-        sizes = [batch] * samples
+        # About 8 images in all: a large static batch needs fewer calls.
+        sizes = [batch] * max(1, min(samples, 8 // batch))
     try:
         return check_parity(
             module,

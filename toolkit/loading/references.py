@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -141,12 +142,21 @@ def _exec_file(path: Path) -> Any:
 
 
 def _import_module(name: str) -> Any:
+    # The console script's sys.path lacks the working folder; `edgetk export models:build`
+    # should find ./models.py as `python -m` would (uvicorn does the same for "main:app").
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
         raise ModelLoadError(f"cannot import module '{name}': {e}") from e
     except Exception as e:  # user code: any error, reported with its reason
         raise ModelLoadError(f"error while importing {name}: {type(e).__name__}: {e}") from e
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def _candidates(module: Any) -> list[str]:
