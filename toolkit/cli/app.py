@@ -9,11 +9,14 @@ import typer
 from toolkit._version import __version__
 from toolkit.cli import (
     cmd_benchmark,
+    cmd_build,
     cmd_demo,
     cmd_export,
     cmd_info,
     cmd_inspect,
     cmd_predict,
+    cmd_quantize,
+    cmd_run,
     cmd_train,
     cmd_val,
     cmd_zoo,
@@ -52,9 +55,12 @@ for _name, _mod in [
     ("zoo", cmd_zoo),
     ("inspect", cmd_inspect),
     ("export", cmd_export),
+    ("quantize", cmd_quantize),
+    ("build", cmd_build),
     ("predict", cmd_predict),
     ("val", cmd_val),
     ("benchmark", cmd_benchmark),
+    ("run", cmd_run),
     ("train", cmd_train),
     ("demo", cmd_demo),
 ]:

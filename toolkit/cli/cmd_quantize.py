@@ -1,0 +1,12 @@
+"""`edgetk quantize` (placeholder until implemented)."""
+
+from __future__ import annotations
+
+from toolkit.cli.common import cli_command
+from toolkit.errors import ToolkitError
+
+
+@cli_command
+def command() -> None:
+    """Not implemented yet."""
+    raise ToolkitError("edgetk quantize is not implemented yet")
