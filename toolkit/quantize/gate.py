@@ -1,0 +1,168 @@
+"""The accuracy gate's fallback: find the layers int8 hurts most and keep them in float.
+
+Sensitivity is measured where it matters, at the model's output: for each candidate layer the
+model is re-quantized with only that layer kept in float (the calibration ranges are cached, so
+this costs no new calibration), run on calibration samples, and its output error against the
+float model is compared with the all-int8 error. The layers whose float version removes the most
+error come first; they are then kept in float one more at a time, each step measured with the
+gate's metric, until the drop is within the limit or ``max_fallback`` layers are float.
+
+A "layer" is a compute node together with the chain of pass-through nodes feeding it (Relu,
+MaxPool, Reshape...): ONNX Runtime quantizes the tensors *into* a node, and in the symmetric
+(TensorRT) layout a Relu keeps its own Q/DQ pair, so keeping a Conv's input in float means
+excluding that chain too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from toolkit.quantize.compare import ort_outputs, output_error
+
+log = logging.getLogger(__name__)
+
+# Ops that pass a quantized tensor through (same scale in and out); they join the unit of the
+# compute node they feed.
+PASSTHROUGH = frozenset(
+    {"Relu", "Clip", "MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze",
+     "Resize", "Identity", "LeakyRelu", "Gather", "Slice", "Split"}
+)  # fmt: skip
+# Nodes that never carry int8 data themselves.
+_SKIP = frozenset({"QuantizeLinear", "DequantizeLinear", "Constant", "Shape", "Cast"})
+
+
+@dataclass
+class Candidate:
+    """A layer the gate may keep in float, with its output error when it alone is float."""
+
+    nodes: list[str]
+    error: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodes": list(self.nodes), "error_when_float": round(self.error, 6)}
+
+
+@dataclass
+class GateResult:
+    """What the fallback did: the accepted model (or the last try), and every step."""
+
+    passed: bool
+    model: Any
+    metric: dict[str, Any]
+    drop: float
+    kept_float: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    ranking: list[Candidate] = field(default_factory=list)
+    base_error: float | None = None
+
+
+def layer_units(model: Any) -> list[list[str]]:
+    """Candidate layers of a (float, prepared) graph: compute node + pass-through feeders."""
+    nodes = [n for n in model.graph.node if n.op_type not in _SKIP and n.name]
+    producer = {out: n for n in model.graph.node for out in n.output}
+    consumers: dict[str, int] = defaultdict(int)
+    for n in model.graph.node:
+        for name in n.input:
+            consumers[name] += 1
+    units = []
+    for node in nodes:
+        if node.op_type in PASSTHROUGH:
+            continue
+        unit = [node.name]
+        src = producer.get(node.input[0]) if node.input else None
+        # Walk up single-consumer pass-through chains: their Q/DQ feed only this node.
+        while (
+            src is not None
+            and src.op_type in PASSTHROUGH
+            and src.name
+            and all(consumers[o] == 1 for o in src.output)
+        ):
+            unit.append(src.name)
+            src = producer.get(src.input[0]) if src.input else None
+        units.append(unit)
+    return units
+
+
+def rank_layers(
+    quantize: Callable[[list[str]], Any],
+    units: list[list[str]],
+    samples: np.ndarray,
+    reference: np.ndarray,
+    input_name: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[float, list[Candidate]]:
+    """(all-int8 output error, candidates sorted most-helpful-first).
+
+    Args:
+        quantize: makes the int8 ModelProto with the given nodes kept float.
+        units: candidate layers (:func:`layer_units`).
+        samples: inputs to measure on; ``reference`` are the float model's outputs for them.
+    """
+    base = output_error(reference, ort_outputs(quantize([]), samples, input_name))
+    ranked = []
+    for i, unit in enumerate(units):
+        out = ort_outputs(quantize(unit), samples, input_name)
+        ranked.append(Candidate(unit, output_error(reference, out)))
+        if progress is not None:
+            progress(i + 1, len(units))
+    ranked.sort(key=lambda c: c.error)
+    return base, ranked
+
+
+def fallback(
+    quantize: Callable[[list[str]], Any],
+    measure: Callable[[Any], dict[str, Any]],
+    ranking: list[Candidate],
+    *,
+    float_value: float,
+    max_drop: float,
+    max_fallback: int,
+    first: tuple[Any, dict[str, Any]],
+) -> GateResult:
+    """Keep the ranked layers in float one at a time until ``measure`` is within ``max_drop``.
+
+    Args:
+        quantize: makes the int8 ModelProto with the given nodes kept float.
+        measure: the gate metric of a ModelProto, ``{"metric", "value", ...}``.
+        ranking: candidates, most helpful first (:func:`rank_layers`).
+        float_value: the float model's metric value (a fraction, e.g. top-1 0.97).
+        max_drop: the allowed drop in percentage points.
+        max_fallback: the most layers kept in float.
+        first: the all-int8 model and its measurement (already made by the caller).
+    """
+    model, metric = first
+    drop = drop_pp(float_value, metric["value"])
+    steps = [{"kept_float": [], "value": metric["value"], "drop": drop}]
+    kept: list[str] = []
+    layers = 0
+    for cand in ranking:
+        if drop <= max_drop or layers >= max_fallback:
+            break
+        kept = kept + [n for n in cand.nodes if n not in kept]
+        layers += 1
+        model = quantize(kept)
+        metric = measure(model)
+        drop = drop_pp(float_value, metric["value"])
+        steps.append({"kept_float": list(kept), "value": metric["value"], "drop": drop})
+        log.info("gate: %d layer(s) float -> drop %.3f pt", layers, drop)
+    return GateResult(
+        passed=drop <= max_drop,
+        model=model,
+        metric=metric,
+        drop=drop,
+        kept_float=kept,
+        steps=steps,
+        ranking=ranking,
+    )
+
+
+def drop_pp(float_value: float, value: float) -> float:
+    """The drop in percentage points (positive = worse than float), rounded for display."""
+    return round((float(float_value) - float(value)) * 100.0, 4)
