@@ -1,0 +1,124 @@
+"""Lazy access to TensorRT and the CUDA runtime (cuda-python), and who this GPU is.
+
+Nothing here imports tensorrt or cuda-python at module import time: ``edgetk --help`` and
+every CPU command must work without them. A missing one is a one-line
+:class:`~toolkit.errors.MissingDependencyError` naming the ``tensorrt`` extra.
+
+cuda-python: ``from cuda.bindings import runtime`` (12.x and 13.x); the old ``cuda.cudart``
+path was removed in 13 and is only a fallback for old 12.x installs. Every call returns
+``(err, *results)``; :func:`cuda_call` turns an error into a :class:`ToolkitError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from toolkit.errors import MissingDependencyError, ToolkitError
+
+log = logging.getLogger(__name__)
+
+EXTRA = "tensorrt"
+_IMPORT_ERRORS = (ImportError, OSError)  # OSError: bindings present, libnvinfer/libcudart missing
+
+
+def import_tensorrt(purpose: str = "TensorRT engines") -> Any:
+    """``import tensorrt``, or a MissingDependencyError naming the ``tensorrt`` extra."""
+    try:
+        import tensorrt
+    except _IMPORT_ERRORS as e:
+        raise MissingDependencyError("tensorrt", EXTRA, purpose) from e
+    return tensorrt
+
+
+def import_cudart(purpose: str = "TensorRT engines") -> Any:
+    """The CUDA runtime bindings of cuda-python (``cuda.bindings.runtime``)."""
+    try:
+        from cuda.bindings import runtime
+    except _IMPORT_ERRORS:
+        try:  # cuda-python < 12.6 only; removed in 13
+            from cuda import cudart as runtime  # type: ignore[no-redef]
+        except _IMPORT_ERRORS as e:
+            raise MissingDependencyError("cuda-python", EXTRA, purpose) from e
+    return runtime
+
+
+def cuda_call(cudart: Any, result: Any) -> Any:
+    """Unpack a cuda-python ``(err, *values)`` result; raise ToolkitError on a CUDA error.
+
+    Returns None, the single value, or a tuple of values.
+    """
+    if isinstance(result, tuple):
+        err, values = result[0], result[1:]
+    else:
+        err, values = result, ()
+    if err != cudart.cudaError_t.cudaSuccess:
+        name = getattr(err, "name", str(err))
+        detail = ""
+        try:
+            got = cudart.cudaGetErrorString(err)
+            detail = got[1].decode() if isinstance(got, tuple) else str(got)
+        except (AttributeError, TypeError, UnicodeDecodeError):
+            pass
+        raise ToolkitError(f"CUDA error {name}{': ' + detail if detail else ''}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+@dataclass(frozen=True)
+class GpuIdentity:
+    """What an engine is tied to: the GPU model and its compute capability."""
+
+    name: str | None
+    compute_capability: str | None  # "8.7"
+
+
+def _decode(name: Any) -> str:
+    if isinstance(name, bytes):
+        return name.split(b"\0", 1)[0].decode(errors="replace").strip()
+    return str(name).strip()
+
+
+def gpu_identity(device_id: int = 0) -> GpuIdentity:
+    """Name and compute capability of CUDA device ``device_id``.
+
+    Uses cuda-python when installed (the TensorRT extra), else ``nvidia-smi`` (desktop drivers
+    report ``compute_cap``), else the Jetson board name; unknown parts are None.
+    """
+    try:
+        cudart = import_cudart()
+        props = cuda_call(cudart, cudart.cudaGetDeviceProperties(device_id))
+        return GpuIdentity(_decode(props.name), f"{props.major}.{props.minor}")
+    except (MissingDependencyError, ToolkitError) as e:
+        log.debug("cuda-python device query failed: %s", e)
+    exe = shutil.which("nvidia-smi")
+    if exe is not None:
+        try:
+            out = subprocess.run(
+                [exe, f"--id={device_id}", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+            parts = [p.strip() for p in out.stdout.strip().split(",")]
+            if out.returncode == 0 and len(parts) == 2:
+                return GpuIdentity(parts[0], parts[1])
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    from toolkit.bench.machine import jetson_model
+
+    return GpuIdentity(jetson_model(), None)
+
+
+def cuda_device_count() -> int:
+    """CUDA devices cuda-python can see (0 without cuda-python, a driver or a GPU)."""
+    try:
+        cudart = import_cudart()
+        return int(cuda_call(cudart, cudart.cudaGetDeviceCount()))
+    except (MissingDependencyError, ToolkitError):
+        return 0
