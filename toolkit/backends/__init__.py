@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 
 from toolkit.backends.base import Session, TensorInfo
+from toolkit.backends.tensorrt import is_engine
 from toolkit.errors import BackendUnavailableError, BadInputError
 from toolkit.spec import SpecOverrides
 
@@ -33,6 +34,7 @@ __all__ = [
     "Session",
     "TensorInfo",
     "backend_status",
+    "is_engine",
     "is_onnx",
     "open_session",
     "tensorrt_status",
@@ -44,13 +46,11 @@ def is_onnx(model: str | Path) -> bool:
     return str(model).lower().endswith(".onnx")
 
 
-def tensorrt_status() -> str:
-    """Why the native ``tensorrt`` backend cannot run (it is not built yet)."""
-    try:
-        import tensorrt  # noqa: F401
-    except (ImportError, OSError):  # OSError: bindings present, libnvinfer missing
-        return 'tensorrt is not installed (pip install "edge-toolkit[tensorrt]")'
-    return "TensorRT engines are not supported yet"
+def tensorrt_status() -> str | None:
+    """None when the native ``tensorrt`` backend can run here, else why not."""
+    from toolkit.backends.tensorrt import tensorrt_status as _status
+
+    return _status()
 
 
 def _torch_status() -> str | None:
@@ -121,6 +121,20 @@ def open_session(
     """
     name = _check_name(backend)
     onnx_file = is_onnx(model)
+    if is_engine(model):
+        # A TensorRT plan runs in the tensorrt backend only; auto means that one.
+        if name not in ("auto", "tensorrt"):
+            raise BackendUnavailableError(
+                f"{model} is a TensorRT engine: only the tensorrt backend runs it"
+            )
+        name = "tensorrt"
+    if name == "tensorrt":
+        reason = tensorrt_status()
+        if reason is not None:
+            raise BackendUnavailableError(reason)
+        from toolkit.backends.tensorrt import open_tensorrt
+
+        return open_tensorrt(model, overrides=overrides)
     if name == "auto":
         return _open_auto(model, onnx_file, overrides, threads, weights, spinning, opt_batch)
     if name == "torch":
@@ -132,8 +146,6 @@ def open_session(
             f"backend {name} runs ONNX files, '{model}' is not one: export it first "
             f"(edgetk export {model} -o model.onnx) or use --backend torch"
         )
-    if name == "tensorrt":
-        raise BackendUnavailableError(tensorrt_status())
     from toolkit.backends.ort import open_ort
 
     return open_ort(

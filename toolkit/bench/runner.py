@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.backends import BACKENDS, is_onnx, open_session
+from toolkit.backends import BACKENDS, is_engine, is_onnx, open_session
 from toolkit.backends.base import Session, TensorInfo
 from toolkit.bench.stats import LatencyStats
 from toolkit.errors import BackendUnavailableError, BadInputError, MissingDependencyError
@@ -99,6 +99,11 @@ class _Run:
 
 def _precision_of(model: str) -> str | None:
     """The model's precision from its spec (for rows whose backend did not open)."""
+    if is_engine(model):  # a TensorRT plan: its sidecar says what was built
+        from toolkit.build.sidecar import read_sidecar
+
+        info = read_sidecar(model)
+        return info.precision if info is not None else None
     if not is_onnx(model):
         return "fp32"
     from toolkit.modelfile import read_spec
@@ -134,6 +139,9 @@ def _static_batch_error(session: Session, batch: int) -> str | None:
     static = session.inputs[0].shape[0] if session.inputs and session.inputs[0].shape else None
     if static is not None and static != batch:
         return f"unavailable: model has a static batch of {static}"
+    largest = session.max_batch  # a TensorRT engine's profile bounds a dynamic batch
+    if static is None and largest is not None and batch > largest:
+        return f"unavailable: the engine's profile allows batch <= {largest} (rebuild with --max-batch)"
     return None
 
 
@@ -149,7 +157,8 @@ def _open(
 ) -> _Run | BenchResult:
     """A ready-to-time run, or the result row saying why this backend cannot run."""
     row = BenchResult(model=model, backend=backend, precision=None, batch=batch, warmup=warmup)
-    if backend not in ("torch", "auto") and not is_onnx(model):
+    engine_ok = backend in ("tensorrt", "auto") and is_engine(model)
+    if backend not in ("torch", "auto") and not is_onnx(model) and not engine_ok:
         row.precision = "fp32"
         row.status = f"unavailable: {backend} runs ONNX files; export {model} first"
         return row

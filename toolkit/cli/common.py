@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from toolkit.errors import ToolkitError
 from toolkit.spec import SpecOverrides, parse_floats, parse_imgsz, parse_labels, parse_scale
@@ -154,7 +155,7 @@ def cli_command(func: F) -> F:
         except ToolkitError as e:
             if verbose:
                 traceback.print_exc()
-            console.print(f"[red]error:[/red] {_one_line(str(e))}", soft_wrap=True)
+            console.print(f"[red]error:[/red] {escape(_one_line(str(e)))}", soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             console.print("interrupted")
@@ -163,7 +164,7 @@ def cli_command(func: F) -> F:
             if verbose:
                 traceback.print_exc()
             console.print(
-                f"[red]error:[/red] {type(e).__name__}: {_one_line(str(e))} "
+                f"[red]error:[/red] {type(e).__name__}: {escape(_one_line(str(e)))} "
                 "(run with --verbose for the traceback)",
                 soft_wrap=True,
             )
