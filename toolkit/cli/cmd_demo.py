@@ -1,12 +1,88 @@
-"""`edgetk demo` (placeholder until implemented)."""
+"""`edgetk demo`: synthetic defects -> train -> ONNX -> validate -> benchmark -> predict."""
 
 from __future__ import annotations
 
-from toolkit.cli.common import cli_command
-from toolkit.errors import ToolkitError
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from toolkit.cli.common import ForceOpt, JsonOpt, VerboseOpt, cli_command, console, print_json
 
 
 @cli_command
-def command() -> None:
-    """Not implemented yet."""
-    raise ToolkitError("edgetk demo is not implemented yet")
+def command(
+    workdir: Annotated[
+        Path, typer.Option("--workdir", "-w", help="Work folder for every artifact.")
+    ] = Path("edgetk-demo"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A tiny run (few images, one epoch) for smoke tests.")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data and the training.")] = 0,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the whole story on this machine: no camera, GPU or download.
+
+    Makes a synthetic defect-inspection data set, trains the zoo's defect classifier on CPU,
+    exports it to ONNX (with a parity check), validates it in ONNX Runtime, benchmarks ONNX
+    Runtime against PyTorch, classifies a few images, and writes summary.json.
+    """
+    from toolkit.demo import run_demo
+
+    summary = run_demo(workdir, quick=quick, force=force, seed=seed, console=console)
+    _print_summary(summary)
+    if json_out:
+        print_json(summary)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    steps = summary["steps"]
+    table = Table(title="edgetk demo", title_justify="left", show_header=True)
+    table.add_column("step")
+    table.add_column("result")
+    table.add_column("time", justify="right")
+    timings = summary["timings_s"]
+
+    def row(name: str, text: str) -> None:
+        if name in steps:
+            table.add_row(name, text, f"{timings.get(name, 0):.1f} s")
+
+    if "data" in steps:
+        d = steps["data"]
+        row("data", f"{d['train']} train + {d['val']} val images, {', '.join(d['classes'])}")
+    if "train" in steps:
+        t = steps["train"]
+        row("train", f"val top-1 {t['val_top1']:.3f} (epoch {t['best_epoch']}/{t['epochs']})")
+    if "export" in steps:
+        p = steps["export"]["parity"]
+        diff = p["max_abs_diff"]
+        row(
+            "export",
+            f"parity {p['status']}"
+            + (f", max |diff| {diff:.1e}" if diff is not None else "")
+            + f", {steps['export']['nodes']} nodes",
+        )
+    if "validate" in steps:
+        v = steps["validate"]
+        row("validate", f"ONNX Runtime top-1 {v['top1']:.3f} on {v['n']} images")
+    if "benchmark" in steps:
+        parts = []
+        for r in steps["benchmark"]["results"]:
+            o, t = r["ort_cpu_p50_ms"], r["torch_p50_ms"]
+            if o is not None and t is not None:
+                parts.append(f"b{r['batch']}: ORT {o:.2f} ms vs torch {t:.2f} ms ({r['speedup']}x)")
+            else:
+                parts.append(f"b{r['batch']}: {r['ort_cpu_status']} / {r['torch_status']}")
+        row("benchmark", "; ".join(parts))
+    if "predict" in steps:
+        p = steps["predict"]
+        row("predict", f"{p['correct']}/{len(p['images'])} right -> {p['sheet']}")
+    console.print(table)
+    console.print(
+        f"total {summary['total_s']:.1f} s; artifacts in [bold]{summary['workdir']}[/bold] "
+        "(summary.json)"
+    )

@@ -1,0 +1,87 @@
+"""`edgetk demo`: the whole story, end to end, through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli.app import app
+from toolkit.modelfile import read_metadata
+
+SUMMARY_KEYS = {
+    "version",
+    "workdir",
+    "quick",
+    "seed",
+    "train_val_top1",
+    "train_seconds",
+    "parity_passed",
+    "onnx_val_top1",
+    "speedup_ort_vs_torch_batch1",
+    "steps",
+    "timings_s",
+    "total_s",
+    "artifacts",
+}
+STEPS = ["data", "train", "export", "validate", "benchmark", "predict"]
+
+
+def _edgetk() -> str:
+    """The console script installed beside this interpreter (or on PATH)."""
+    here = Path(sys.executable).with_name("edgetk")
+    found = str(here) if here.exists() else shutil.which("edgetk")
+    if found is None:
+        pytest.fail("the edgetk console script is not installed (pip install -e .)")
+    return found
+
+
+def test_quick_demo_through_the_console_script(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    proc = subprocess.run(
+        [_edgetk(), "demo", "--quick", "--workdir", str(workdir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,  # nothing from the repository tree is needed
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)  # exactly one JSON document on stdout
+    assert set(summary) == SUMMARY_KEYS
+    assert list(summary["steps"]) == STEPS == list(summary["timings_s"])
+    assert summary["quick"] is True
+    assert summary["parity_passed"] is True
+    assert 0.0 <= summary["onnx_val_top1"] <= 1.0
+    on_disk = json.loads((workdir / "summary.json").read_text())
+    assert on_disk == summary
+    # Artifacts: the data set, the checkpoint, the ONNX model (with its spec), reports.
+    model = workdir / "model.onnx"
+    assert model.is_file() and (workdir / "weights.pt").is_file()
+    assert (workdir / "data" / "val" / "crack").is_dir()
+    spec = json.loads(read_metadata(onnx.load(str(model)))["edgetk"])
+    assert spec["labels"] == ["ok", "scratch", "spot", "crack"]
+    bench = json.loads((workdir / "bench.json").read_text())
+    assert {r["backend"] for r in bench["results"]} == {"ort-cpu", "torch"}
+    rows = summary["steps"]["benchmark"]["results"]
+    assert rows[0]["ort_cpu_status"] == "ok" and rows[0]["torch_status"] == "ok"
+    predictions = summary["steps"]["predict"]["images"]
+    assert {p["truth"] for p in predictions} == {"ok", "scratch", "spot", "crack"}
+    assert (workdir / "predictions.png").stat().st_size > 0
+    # The human summary went to stderr.
+    assert "edgetk demo" in proc.stderr
+
+
+def test_demo_refuses_a_used_workdir_without_force(tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["demo", "--quick", "--workdir", str(workdir)])
+    assert result.exit_code == 2
+    assert "--force" in result.output
+    assert sorted(p.name for p in workdir.iterdir()) == ["notes.txt"]
