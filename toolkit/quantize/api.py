@@ -45,9 +45,7 @@ def _check_args(
         if method not in METHODS:
             raise BadInputError(f"--method must be one of {', '.join(METHODS)}, got '{method}'")
         if calib is None:
-            raise BadInputError(
-                "int8 needs calibration data: --calib DIR|VIDEO|FILE.npz|synthetic"
-            )
+            raise BadInputError("int8 needs calibration data: --calib DIR|VIDEO|FILE.npz|synthetic")
     if calib_size < 1:
         raise BadInputError(f"--calib-size must be at least 1, got {calib_size}")
     if max_drop is not None and max_drop < 0:
@@ -156,7 +154,9 @@ def quantize_model(
         if report.passed:
             _save(final, spec, report, cal, src, out, force)
             report.sizes["quantized_bytes"] = artifact_size(out)
-            report.sizes["ratio"] = round(report.sizes["quantized_bytes"] / report.sizes["float_bytes"], 4)
+            report.sizes["ratio"] = round(
+                report.sizes["quantized_bytes"] / report.sizes["float_bytes"], 4
+            )
         else:
             report.output = None  # rejected: nothing is written under the output name
     report.seconds = round(time.perf_counter() - started, 3)
@@ -204,7 +204,11 @@ class _Measurer:
         """The gate metric of ``candidate``: accuracy on --eval, else top-1 agreement."""
         if self.eval_data is None:
             a = self.agreement(candidate)
-            return {"metric": "top1_agreement", "value": a.get("top1_agreement", 0.0), "agreement": a}
+            return {
+                "metric": "top1_agreement",
+                "value": a.get("top1_agreement", 0.0),
+                "agreement": a,
+            }
         from toolkit.modelfile import write_spec
 
         self._n += 1

@@ -180,9 +180,7 @@ def _video(path: Path, spec: ModelSpec, total: int, progress: Progress | None) -
     return _preprocess_all(iter(frames), spec, len(frames), progress)
 
 
-def _synthetic(
-    spec: ModelSpec, total: int, seed: int, progress: Progress | None
-) -> np.ndarray:
+def _synthetic(spec: ModelSpec, total: int, seed: int, progress: Progress | None) -> np.ndarray:
     from toolkit.data.synthetic import CLASSES, render_part
 
     hw = spec.input.hw

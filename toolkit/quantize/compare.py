@@ -68,7 +68,9 @@ def agreement(ref: np.ndarray, out: np.ndarray, task: str = "classify") -> dict[
 
 def is_yolo_dataset(root: Path) -> bool:
     """A YOLO-format detection set: ``data.yaml``, or ``images/`` beside ``labels/``."""
-    return (root / "data.yaml").is_file() or ((root / "images").is_dir() and (root / "labels").is_dir())
+    return (root / "data.yaml").is_file() or (
+        (root / "images").is_dir() and (root / "labels").is_dir()
+    )
 
 
 def check_eval_data(data: str | Path, task: str) -> Path:

@@ -141,12 +141,10 @@ def fallback(
     drop = drop_pp(float_value, metric["value"])
     steps = [{"kept_float": [], "value": metric["value"], "drop": drop}]
     kept: list[str] = []
-    layers = 0
-    for cand in ranking:
-        if drop <= max_drop or layers >= max_fallback:
+    for layers, cand in enumerate(ranking[:max_fallback], start=1):
+        if drop <= max_drop:
             break
         kept = kept + [n for n in cand.nodes if n not in kept]
-        layers += 1
         model = quantize(kept)
         metric = measure(model)
         drop = drop_pp(float_value, metric["value"])

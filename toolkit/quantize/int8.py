@@ -109,7 +109,7 @@ def preprocess_model(model: Any, workdir: Path) -> Path:
                     type(e).__name__, e)  # fmt: skip
         try:
             quant_pre_process(model, out, skip_optimization=True, **kwargs)
-        except Exception as e2:  # noqa: BLE001 - re-raised as a ToolkitError with the reason
+        except Exception as e2:
             raise ToolkitError(
                 f"ONNX Runtime's quantization pre-processing failed: {type(e2).__name__}: {e2}"
             ) from e2

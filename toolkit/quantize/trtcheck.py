@@ -97,7 +97,9 @@ class _Findings:
         out = []
         for rule, names in self.items.items():
             example = f"e.g. '{names[0]}'"
-            out.append(f"{len(names)} {rule} ({example})" if len(names) > 1 else f"{rule} ({example})")
+            out.append(
+                f"{len(names)} {rule} ({example})" if len(names) > 1 else f"{rule} ({example})"
+            )
         return out
 
 

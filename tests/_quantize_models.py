@@ -1,0 +1,102 @@
+"""Hand-built tiny classifiers and data for the quantization tests.
+
+``color_classifier(outlier)`` is a 3-class "which color dominates" model (red / green / blue)
+whose first 1x1 conv passes the RGB channels through (and their negatives, so ReLU keeps the
+sign). With ``outlier`` > 0 it also has one channel that is a huge constant which the next
+layer ignores: quantizing that tensor per tensor crushes every other channel to zero, so int8
+destroys the model unless that layer's input is kept in float.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+LABELS = ("red", "green", "blue")
+SIZE = 16
+# Second conv: the layer whose input carries the outlier channel.
+SENSITIVE_CONV = 2
+
+
+def color_classifier(path: Path, outlier: float = 0.0) -> Path:
+    """Export the color classifier (dynamic batch, edgetk spec) to ``path``."""
+    import onnx
+    import torch
+    from torch import nn
+
+    from toolkit.modelfile import write_spec
+    from toolkit.spec import InputSpec, ModelSpec, PreprocessSpec
+
+    conv1, conv2, fc = nn.Conv2d(3, 7, 1), nn.Conv2d(7, 6, 1), nn.Linear(6, 3)
+    with torch.no_grad():
+        w1 = torch.zeros(7, 3)
+        w1[1:4], w1[4:7] = torch.eye(3), -torch.eye(3)
+        conv1.weight.copy_(w1[:, :, None, None])
+        conv1.bias.zero_()
+        conv1.bias[0] = outlier
+        w2 = torch.zeros(6, 7)
+        w2[:, 1:] = torch.eye(6)
+        conv2.weight.copy_(w2[:, :, None, None])
+        conv2.bias.zero_()
+        wf = torch.zeros(3, 6)
+        wf[:, :3], wf[:, 3:] = torch.eye(3), -torch.eye(3)
+        fc.weight.copy_(wf)
+        fc.bias.zero_()
+    model = nn.Sequential(
+        conv1, nn.ReLU(), conv2, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc
+    ).eval()
+    torch.onnx.export(
+        model,
+        (torch.randn(2, 3, SIZE, SIZE),),
+        str(path),
+        input_names=["images"],
+        output_names=["logits"],
+        dynamic_shapes={"input": {0: torch.export.Dim("batch", min=1, max=64)}},
+        external_data=False,
+        dynamo=True,
+    )
+    proto = onnx.load(str(path))
+    spec = ModelSpec(
+        input=InputSpec(name=proto.graph.input[0].name, shape=(None, 3, SIZE, SIZE)),
+        preprocess=PreprocessSpec(resize="stretch", mean=(0.5,) * 3, std=(0.25,) * 3),
+        labels=LABELS,
+    )
+    write_spec(proto, spec)
+    onnx.save(proto, str(path))
+    return path
+
+
+def color_images(root: Path, n_per_class: int = 6, seed: int = 0) -> Path:
+    """An ImageFolder ``root/<red|green|blue>/*.png`` of noisy images of that dominant color."""
+    rng = np.random.default_rng(seed)
+    for ci, label in enumerate(LABELS):
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        rgb_index = ci  # model channel order is RGB; OpenCV writes BGR
+        for i in range(n_per_class):
+            rgb = rng.uniform(30, 110, 3)
+            rgb[rgb_index] = rng.uniform(170, 240)
+            img = np.clip(rgb[::-1] + rng.normal(0, 8, (SIZE * 2, SIZE * 2, 3)), 0, 255)
+            cv2.imwrite(str(folder / f"{label}_{i}.png"), img.astype(np.uint8))
+    return root
+
+
+def color_tensors(path: Path, n: int = 120, seed: int = 0) -> Path:
+    """An .npz of preprocessed NCHW tensors: a random color per sample plus noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.5, 1.5, (n, 3, 1, 1)) + 0.2 * rng.standard_normal((n, 3, SIZE, SIZE))
+    np.savez(path, images=x.astype(np.float32))
+    return path
+
+
+def write_video(path: Path, frames: int = 12, size: int = 48) -> Path:
+    """A small MJPG .avi of changing colors."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (size, size))
+    assert writer.isOpened(), "OpenCV cannot write MJPG here"
+    for i in range(frames):
+        img = np.full((size, size, 3), (i * 20 % 255, 80, 255 - i * 20 % 255), np.uint8)
+        writer.write(img)
+    writer.release()
+    return path
