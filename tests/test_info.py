@@ -83,3 +83,14 @@ def test_jetson_release_parse(tmp_path: Path):
     assert got is not None and got["l4t"] == "36.4.3"
     assert got["release"].startswith("R36 (release)")
     assert jetson_info(tmp_path / "absent") is None
+
+
+def test_jetpack_release_from_l4t(tmp_path: Path):
+    from toolkit.info import jetpack_release
+
+    f = tmp_path / "nv_tegra_release"
+    f.write_text("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n")
+    got = jetson_info(f)
+    assert got is not None and got["jetpack"] == "6.2"
+    assert jetpack_release("36.4.0") == "6.1" and jetpack_release("35.4.1") == "5.1.2"
+    assert jetpack_release("36.9.9") == "6.x" and jetpack_release(None) is None

@@ -77,6 +77,24 @@ def _cuda_python() -> str | None:
     return module_version("cuda.bindings") or module_version("cuda")
 
 
+# L4T release -> JetPack release (NVIDIA's JetPack archive). JetPack 6.1/6.2 is the target:
+# TensorRT 10.3, CUDA 12.6.
+_JETPACK = {
+    "35.1.0": "5.0.2", "35.2.1": "5.1", "35.3.1": "5.1.1", "35.4.1": "5.1.2",
+    "35.5.0": "5.1.3", "35.6.0": "5.1.4", "35.6.1": "5.1.5", "36.2.0": "6.0 DP",
+    "36.3.0": "6.0", "36.4.0": "6.1", "36.4.3": "6.2", "36.4.4": "6.2.1",
+    "38.2.0": "7.0",
+}  # fmt: skip
+_JETPACK_MAJOR = {"35": "5.x", "36": "6.x", "38": "7.x"}
+
+
+def jetpack_release(l4t: str | None) -> str | None:
+    """The JetPack release of an L4T version (``36.4.3`` -> ``6.2``); ``6.x`` when unlisted."""
+    if not l4t:
+        return None
+    return _JETPACK.get(l4t) or _JETPACK_MAJOR.get(l4t.split(".")[0])
+
+
 def jetson_info(path: str | Path = "/etc/nv_tegra_release") -> dict[str, Any] | None:
     """L4T release from ``/etc/nv_tegra_release`` (``# R36 (release), REVISION: 4.3, ...``)."""
     try:
@@ -86,7 +104,12 @@ def jetson_info(path: str | Path = "/etc/nv_tegra_release") -> dict[str, Any] | 
     first = text.strip().splitlines()[0] if text.strip() else ""
     m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", first)
     l4t = f"{m.group(1)}.{m.group(2)}" if m else None
-    return {"l4t": l4t, "release": first.lstrip("# ").strip(), "model": jetson_model()}
+    return {
+        "l4t": l4t,
+        "jetpack": jetpack_release(l4t),
+        "release": first.lstrip("# ").strip(),
+        "model": jetson_model(),
+    }
 
 
 def _backends() -> dict[str, dict[str, Any]]:

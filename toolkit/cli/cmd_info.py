@@ -61,7 +61,8 @@ def _show(info: dict[str, Any]) -> None:
     console.print(f"cuda-python {v(info['cuda_python'])}")
     if info["jetson"]:
         j = info["jetson"]
-        console.print(f"jetson      {v(j['model'])}, L4T {v(j['l4t'])}")
+        jp = f", JetPack {escape(j['jetpack'])}" if j.get("jetpack") else ""
+        console.print(f"jetson      {v(j['model'])}, L4T {v(j['l4t'])}{jp}")
 
     table = Table(title="backends", show_header=True, header_style="bold")
     table.add_column("backend")
