@@ -1,12 +1,174 @@
-"""`edgetk run` (placeholder until implemented)."""
+"""`edgetk run MODEL --source SRC`: the live loop on a camera, stream, file or the belt."""
 
 from __future__ import annotations
 
-from toolkit.cli.common import cli_command
-from toolkit.errors import ToolkitError
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from toolkit.cli.common import (
+    BackendOpt,
+    ChannelsOpt,
+    ColorOpt,
+    ForceOpt,
+    ImgszOpt,
+    JsonOpt,
+    LabelsOpt,
+    MeanOpt,
+    OutputFormatOpt,
+    ResizeOpt,
+    ScaleOpt,
+    StdOpt,
+    TaskOpt,
+    ThreadsOpt,
+    VerboseOpt,
+    WeightsOpt,
+    cli_command,
+    console,
+    make_overrides,
+    print_json,
+)
+
+SOURCE_HELP = (
+    "0 (camera index), /dev/video0, a video file, an image folder or glob, rtsp:// or http:// "
+    "stream, csi://0 (Jetson CSI), gst:PIPELINE, or synthetic (a conveyor belt)."
+)
 
 
 @cli_command
-def command() -> None:
-    """Not implemented yet."""
-    raise ToolkitError("edgetk run is not implemented yet")
+def command(
+    model: Annotated[str, typer.Argument(help="An .onnx file, or a PyTorch reference.")],
+    source: Annotated[str, typer.Option("--source", "-s", help=SOURCE_HELP)],
+    backend: BackendOpt = "auto",
+    conf: Annotated[float, typer.Option("--conf", help="Confidence threshold.")] = 0.25,
+    iou: Annotated[float, typer.Option("--iou", help="NMS IoU threshold (detection).")] = 0.45,
+    classes: Annotated[
+        str | None, typer.Option("--classes", help="Keep only these classes (names or ids).")
+    ] = None,
+    max_det: Annotated[int, typer.Option("--max-det", help="Detections per frame.")] = 300,
+    agnostic: Annotated[
+        bool, typer.Option("--agnostic", help="Class-agnostic NMS (detection).")
+    ] = False,
+    topk: Annotated[int, typer.Option("--topk", help="Classes reported (classification).")] = 5,
+    reject: Annotated[
+        str | None,
+        typer.Option("--reject", help="Classes meaning NG (default: all but ok/good/normal)."),
+    ] = None,
+    roi: Annotated[
+        str | None, typer.Option("--roi", help="Region of interest x,y,w,h in pixels.")
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", help="Stop after N processed frames.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after S seconds.")
+    ] = None,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="Start a file source again at its end.")
+    ] = False,
+    batch: Annotated[int, typer.Option("--batch", help="Frames per inference call.")] = 1,
+    fps: Annotated[
+        float | None, typer.Option("--fps", help="Frame rate to ask of a camera or the belt.")
+    ] = None,
+    width: Annotated[int | None, typer.Option("--width", help="Camera frame width.")] = None,
+    height: Annotated[int | None, typer.Option("--height", help="Camera frame height.")] = None,
+    reconnect_timeout: Annotated[
+        float | None,
+        typer.Option("--reconnect-timeout", help="Give up on a lost stream after S seconds."),
+    ] = None,
+    show: Annotated[
+        bool | None,
+        typer.Option("--show/--headless", help="Window on/off (default: where a display exists)."),
+    ] = None,
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Annotated video (.mp4/.avi).")
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="JSON lines, one per processed frame.")
+    ] = None,
+    events_filter: Annotated[
+        str, typer.Option("--events-filter", help="all | ng (only NG frames).")
+    ] = "all",
+    snapshots: Annotated[
+        Path | None, typer.Option("--snapshots", help="Folder for annotated NG frames + events.")
+    ] = None,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+    threads: ThreadsOpt = None,
+    weights: WeightsOpt = None,
+    task: TaskOpt = None,
+    labels: LabelsOpt = None,
+    imgsz: ImgszOpt = None,
+    channels: ChannelsOpt = None,
+    color: ColorOpt = None,
+    scale: ScaleOpt = None,
+    mean: MeanOpt = None,
+    std: StdOpt = None,
+    resize: ResizeOpt = None,
+    output_format: OutputFormatOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run a model live: verdicts, events, snapshots and video, with per-stage latency.
+
+    Stops at the end of a file, at --max-frames or --duration, or on Ctrl-C / SIGTERM (the
+    summary is printed, the video finalized and the events file complete either way).
+    """
+    from toolkit.errors import BadInputError
+    from toolkit.pipeline import LoopOptions, StopFlag, stop_on_signals
+    from toolkit.video.live import Outputs, run_live
+
+    for name, value in (("--max-frames", max_frames), ("--batch", batch), ("--topk", topk)):
+        if value is not None and value < 1:
+            raise BadInputError(f"{name} must be at least 1, got {value}")
+    if duration is not None and duration <= 0:
+        raise BadInputError(f"--duration must be positive, got {duration}")
+    overrides = make_overrides(
+        task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
+    )
+    stop = StopFlag()
+    with stop_on_signals(stop):
+        summary = run_live(
+            model, source, backend=backend, overrides=overrides, threads=threads,
+            weights=weights, conf=conf, iou=iou, max_det=max_det, classes=classes,
+            agnostic=agnostic, topk=topk, reject=reject, roi=roi, loop=loop, fps=fps,
+            width=width, height=height, reconnect_timeout=reconnect_timeout,
+            options=LoopOptions(max_frames=max_frames, duration=duration, batch=batch),
+            outputs=Outputs(save, events, events_filter, snapshots, show, force), stop=stop,
+        )  # fmt: skip
+    if json_out:
+        print_json(summary)
+    else:
+        print_summary(summary)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The human summary on stderr: counts, FPS, per-stage latency, faults, outputs."""
+    from rich.table import Table
+
+    s = summary
+    console.print(
+        f"[bold]{s['frames']}[/bold] frames from {s['source']} in {s['seconds']:.1f} s "
+        f"({s['fps']:.1f} FPS, backend {s['backend']}): OK {s['ok']}, "
+        f"[{'red' if s['ng'] else 'green'}]NG {s['ng']}[/], dropped {s['dropped']}, "
+        f"stopped by {s['stopped_by']}"
+    )
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("stage (ms)")
+    for key in ("mean", "p50", "p90", "p99", "max"):
+        table.add_column(key, justify="right")
+    for stage, st in s["latency_ms"].items():
+        table.add_row(stage, *(f"{st[k]:.2f}" for k in ("mean", "p50", "p90", "p99", "max")))
+    age = s["frame_age_ms"]
+    table.add_row("frame age", "", f"{age['p50']:.2f}", "", f"{age['p99']:.2f}", "")
+    console.print(table)
+    if s["decode_errors"]:
+        console.print(f"{s['decode_errors']} frame(s) failed to decode and were skipped")
+    for gap in s["gaps"]:
+        back = "back" if gap["recovered"] else "not back"
+        console.print(
+            f"stream gap at {gap['start']} after frame {gap['after_frame']}: "
+            f"{gap['seconds']:.1f} s ({back})"
+        )
+    for what, path in s.get("outputs", {}).items():
+        console.print(f"{what}: {path}")

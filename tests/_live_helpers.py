@@ -1,0 +1,120 @@
+"""Helpers for the live-loop tests: small real videos, a slow session, an RTSP server process."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from toolkit.backends.base import Session
+
+SERVER = Path(__file__).with_name("_rtsp_server.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def write_video(
+    path: Path, n: int = 60, size: tuple[int, int] = (120, 160), fps: float = 20.0
+) -> Path:
+    """A real mp4 (OpenCV's mp4v) of ``n`` frames: a red dot moving over a gradient."""
+    h, w = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    for i in range(n):
+        img = np.full((h, w, 3), (i * 4) % 255, np.uint8)
+        cv2.circle(img, ((i * 3) % w, h // 2), max(3, h // 12), (0, 0, 255), -1)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every line of a JSONL file, parsed (fails on a partial line)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def count_video_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while True:
+        ok, _ = cap.read()
+        if not ok:
+            break
+        n += 1
+    cap.release()
+    return n
+
+
+class SlowSession(Session):
+    """Wraps a session and sleeps ``delay`` seconds per inference call (a slow model)."""
+
+    backend = "slow"
+
+    def __init__(self, inner: Session, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+        self.spec, self.inputs, self.outputs = inner.spec, inner.inputs, inner.outputs
+
+    def _infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        time.sleep(self.delay)
+        return self.inner.infer(inputs)
+
+    def _close(self) -> None:
+        self.inner.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rtsp_available() -> str | None:
+    """None when Debian's python3 has GStreamer's RTSP server bindings, else why not."""
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} not found"
+    probe = (
+        "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0');"
+        "from gi.repository import GstRtspServer"
+    )
+    r = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True, check=False)
+    return (
+        None if r.returncode == 0 else f"GStreamer RTSP server bindings missing: {r.stderr[-200:]}"
+    )
+
+
+def start_server(port: int, *creds: str, timeout: float = 20.0) -> subprocess.Popen[str]:
+    """Start the RTSP server and wait for "ready" (retrying while the port is still taken)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = subprocess.Popen(
+            [SYSTEM_PYTHON, str(SERVER), str(port), *creds],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if line == "ready":
+            return proc
+        proc.wait(timeout=5)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"RTSP server did not start: {line!r}")
+        time.sleep(0.3)
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.wait(timeout=5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def edgetk(*args: str) -> list[str]:
+    """The command line of the edgetk CLI in this interpreter."""
+    return [sys.executable, "-m", "toolkit", *args]

@@ -1,0 +1,354 @@
+"""The live loop: source -> preprocess + infer -> postprocess + verdict + sinks, pipelined.
+
+Three threads overlap the work, joined by small bounded queues, so throughput approaches the
+slowest stage rather than the sum of all:
+
+1. capture (:class:`~toolkit.video.reader.FrameReader`): reads ahead; a live source keeps only
+   its newest frame (drops counted), a file blocks (nothing dropped);
+2. preprocess + infer (a worker thread): batches up to ``batch`` frames; ONNX Runtime releases
+   the GIL while it computes;
+3. postprocess + verdict + sinks (the calling thread, so a display window lives on the main
+   thread and signals are seen).
+
+Every frame's stage times, end-to-end latency (read start to sinks done) and frame age
+(capture to result) go into bounded reservoirs (:mod:`toolkit.video.stats`); :func:`run_loop`
+returns the SPEC's summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from toolkit.errors import BadInputError
+from toolkit.video.reader import Frame, FrameReader
+from toolkit.video.sinks import Sink
+from toolkit.video.sources import Source, utc_iso
+from toolkit.video.stats import LoopStats
+from toolkit.video.verdict import Judge
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.1
+_END = object()
+
+
+class StopFlag(threading.Event):
+    """A stop request that remembers its first reason (``signal``, ``duration``, ``window``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason: str | None = None
+
+    def request(self, reason: str) -> None:
+        if not self.is_set():
+            self.reason = reason
+            self.set()
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """How long and how the loop runs.
+
+    Attributes:
+        max_frames: stop after this many frames have been captured (None: no limit).
+        duration: stop after this many seconds (None: no limit).
+        batch: frames per inference call (a static-batch model uses its own size).
+        queue_size: frames a file source reads ahead.
+        warmup: inference calls on a blank frame before capture starts (first-call costs).
+    """
+
+    max_frames: int | None = None
+    duration: float | None = None
+    batch: int = 1
+    queue_size: int = 4
+    warmup: int = 2
+
+
+@dataclass
+class _Batch:
+    frames: list[Frame]
+    outputs: dict[str, np.ndarray]
+    metas: list[Any]
+    preprocess_s: float
+    infer_s: float
+
+
+@dataclass
+class _Counts:
+    frames: int = 0
+    ok: int = 0
+    ng: int = 0
+    first_t: float | None = None
+    last_t: float = 0.0
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _infer_batch(session: Any, task: Any, judge: Judge, frames: list[Frame]) -> _Batch:
+    n = len(frames)
+    images = [judge.crop(f.image) for f in frames]
+    fixed = session.max_batch
+    if fixed is not None and n < fixed:  # a static-batch model: pad with the last frame
+        images += [images[-1]] * (fixed - n)
+    t0 = time.perf_counter()
+    inputs, metas = task.preprocess(images)
+    # A single-input model takes its tensor whatever the session calls it (as run_task does).
+    if len(inputs) == 1 and len(session.inputs) == 1:
+        inputs = {session.input_name: next(iter(inputs.values()))}
+    t1 = time.perf_counter()
+    outputs = session.infer(inputs)
+    t2 = time.perf_counter()
+    return _Batch(frames, outputs, metas, t1 - t0, t2 - t1)
+
+
+class _InferWorker(threading.Thread):
+    """Stage 2: takes frames from the reader, runs preprocess + infer, queues the batches."""
+
+    def __init__(
+        self, reader: FrameReader, session: Any, task: Any, judge: Judge, batch: int, stop: StopFlag
+    ) -> None:
+        super().__init__(name="edgetk-infer", daemon=True)
+        self.reader, self.session, self.task, self.judge = reader, session, task, judge
+        self.batch, self.stop = batch, stop
+        self.out: queue.Queue[Any] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            ended = False
+            while not ended and not self.stop.is_set():
+                try:
+                    first = self.reader.get(timeout=_POLL_S)
+                except TimeoutError:
+                    continue
+                if first is None:
+                    break
+                frames = [first]
+                while len(frames) < self.batch:
+                    # A live source never waits to fill a batch (that would add lag).
+                    nxt = self.reader.poll() if self.reader.live else self.reader.get()
+                    if nxt is None:
+                        ended = not self.reader.live
+                        break
+                    frames.append(nxt)
+                self._put(_infer_batch(self.session, self.task, self.judge, frames))
+        except BaseException as e:  # re-raised on the loop's thread by run_loop
+            self.error = e
+        finally:
+            self._put(_END)
+
+    def _put(self, item: Any) -> None:
+        # The consumer drains until _END, so this never waits for long.
+        while True:
+            try:
+                self.out.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+
+def warm_up(session: Any, task: Any, judge: Judge, calls: int) -> None:
+    """Run ``calls`` inferences on a blank frame: first calls allocate, and would skew stats."""
+    blank = Frame(np.zeros((480, 640, 3), np.uint8), -1, 0.0, 0.0, 0.0)
+    for _ in range(calls):
+        _infer_batch(session, task, Judge(None, (), roi=None), [blank])
+
+
+def run_loop(
+    session: Any,
+    task: Any,
+    source: Source,
+    *,
+    judge: Judge,
+    sinks: Sequence[Sink] = (),
+    options: LoopOptions | None = None,
+    stop: StopFlag | None = None,
+    overlay: Callable[..., np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Run the live loop until the source ends, a limit is reached or ``stop`` is set.
+
+    Args:
+        session: an open :class:`~toolkit.backends.base.Session`.
+        task: its task (:func:`toolkit.tasks.base.make_task`).
+        source: an opened :class:`~toolkit.video.sources.Source` (closed on return).
+        judge: the verdict rule (reject classes, confidence, ROI).
+        sinks: where events and annotated frames go (closed on return, whatever happens).
+        options: limits and batching.
+        stop: set from another thread or a signal handler to stop cleanly.
+        overlay: draws the annotated frame (default :func:`toolkit.video.overlay.draw_overlay`).
+
+    Returns:
+        The SPEC summary: frames, dropped, fps, ok, ng, latency_ms (per stage), frame_age_ms,
+        plus source, decode_errors, reconnects, gaps, seconds, stopped_by.
+    """
+    from toolkit.video.overlay import draw_overlay
+
+    opts = options or LoopOptions()
+    if opts.batch < 1:
+        raise BadInputError(f"--batch must be at least 1, got {opts.batch}")
+    stop = stop or StopFlag()
+    draw = overlay or draw_overlay
+    fixed = session.max_batch
+    batch = fixed if fixed is not None else opts.batch
+    stats, counts = LoopStats(), _Counts()
+    needs_image = any(s.needs_image for s in sinks)
+    # The source shares the flag: a reconnect backoff ends as soon as the loop stops.
+    if hasattr(source, "stop"):
+        source.stop = stop
+    # A file stops reading at the limit; a live source runs on (it drops what the loop skips)
+    # until the loop has processed max_frames frames.
+    read_limit = None if source.live else opts.max_frames
+    reader = FrameReader(source, stop, queue_size=opts.queue_size, max_frames=read_limit)
+    worker: _InferWorker | None = None
+    t_start = time.perf_counter()
+    try:
+        warm_up(session, task, judge, opts.warmup)
+        t_start = time.perf_counter()
+        reader.start()
+        worker = _InferWorker(reader, session, task, judge, batch, stop)
+        worker.start()
+        while True:
+            if opts.duration is not None and time.perf_counter() - t_start >= opts.duration:
+                stop.request("duration")
+            if any(getattr(s, "quit", False) for s in sinks):
+                stop.request("window")
+            try:
+                item = worker.out.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if item is _END:
+                break
+            _finish_batch(
+                item, task, judge, sinks, source.name, stats, counts, draw, needs_image,
+                opts.max_frames,
+            )  # fmt: skip
+            if opts.max_frames is not None and counts.frames >= opts.max_frames:
+                stop.request("max_frames")
+        if worker.error is not None:
+            raise worker.error
+    finally:
+        stop.set()
+        if worker is not None:
+            worker.join(timeout=10)
+        reader.close()
+        for sink in sinks:
+            sink.close()
+    elapsed = (counts.last_t - counts.first_t) if counts.first_t is not None else 0.0
+    if stop.reason is not None:
+        stopped_by = stop.reason
+    elif opts.max_frames is not None and counts.frames >= opts.max_frames:
+        stopped_by = "max_frames"
+    else:
+        stopped_by = "end"
+    return {
+        "frames": counts.frames,
+        "dropped": reader.dropped,
+        "fps": round(counts.frames / elapsed, 2) if elapsed > 0 else 0.0,
+        "ok": counts.ok,
+        "ng": counts.ng,
+        "latency_ms": stats.latency_ms(),
+        "frame_age_ms": stats.frame_age_ms(),
+        "source": source.name,
+        "live": bool(source.live),
+        "batch": batch,
+        "decode_errors": source.decode_errors,
+        "reconnects": sum(1 for g in source.gaps if g.recovered),
+        "gaps": [g.to_dict() for g in source.gaps],
+        "seconds": round(time.perf_counter() - t_start, 3),
+        "stopped_by": stopped_by,
+    }
+
+
+def _finish_batch(
+    item: _Batch,
+    task: Any,
+    judge: Judge,
+    sinks: Sequence[Sink],
+    source_name: str,
+    stats: LoopStats,
+    counts: _Counts,
+    draw: Callable[..., np.ndarray],
+    needs_image: bool,
+    max_frames: int | None,
+) -> None:
+    """Stage 3 for one batch: postprocess, verdicts, events, sinks, statistics."""
+    t0 = time.perf_counter()
+    results = task.postprocess(item.outputs, item.metas)[: len(item.frames)]
+    t1 = time.perf_counter()
+    post_s = t1 - t0
+    for frame, raw in zip(item.frames, results, strict=True):
+        if max_frames is not None and counts.frames >= max_frames:
+            return  # frames read ahead of a --max-frames stop are not processed
+        ts = time.perf_counter()
+        result, verdict = judge(raw)
+        event = {
+            "ts": utc_iso(frame.wall),
+            "frame": frame.index,
+            "source": source_name,
+            "verdict": verdict,
+            **result.to_dict(),
+        }
+        tj = time.perf_counter()
+        annotated = None
+        if needs_image:
+            annotated = draw(
+                frame.image,
+                result,
+                verdict,
+                fps=stats.rolling_fps,
+                latency_ms=1000 * (tj - frame.t_read),
+                roi=judge.roi,
+                source=source_name,
+            )
+        for sink in sinks:
+            sink.write(event, annotated)
+        done = time.perf_counter()
+        st = stats.stages
+        st["capture"].add(frame.t_captured - frame.t_read)
+        st["preprocess"].add(item.preprocess_s)
+        st["infer"].add(item.infer_s)
+        st["postprocess"].add(post_s + (tj - ts))
+        st["sinks"].add(done - tj)
+        st["end_to_end"].add(done - frame.t_read)
+        stats.age.add(tj - frame.t_captured)
+        stats.tick(done)
+        counts.frames += 1
+        counts.ok += verdict == "OK"
+        counts.ng += verdict == "NG"
+        if counts.first_t is None:
+            counts.first_t = frame.t_read
+        counts.last_t = done
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: StopFlag) -> Iterator[None]:
+    """SIGINT / SIGTERM ask ``stop`` to end the loop cleanly; a second SIGINT interrupts.
+
+    Only the main thread can install handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.request("signal")
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,104 @@
+"""The live loop's overlay: boxes or top-k labels, confidence, FPS, latency and the verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from toolkit.tasks.preprocess import as_bgr
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_GREEN, _RED, _WHITE, _BLACK, _CYAN = (
+    (40, 200, 40),
+    (40, 40, 230),
+    (255, 255, 255),
+    (0, 0, 0),
+    (220, 200, 0),
+)
+
+
+def _palette(class_id: int) -> tuple[int, int, int]:
+    # Fixed, distinct colours per class (golden-ratio hue steps).
+    hue = int((class_id * 0.618034 % 1.0) * 179)
+    bgr = cv2.cvtColor(np.uint8([[[hue, 200, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
+    return int(bgr[0]), int(bgr[1]), int(bgr[2])
+
+
+def _scale(img: np.ndarray) -> tuple[float, int]:
+    s = max(0.35, min(img.shape[:2]) / 640)
+    return s, max(1, round(s * 2))
+
+
+def _label(img: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, int, int]) -> None:
+    """Text on a filled box whose top-left corner is ``org`` (kept inside the image)."""
+    s, t = _scale(img)
+    (tw, th), base = cv2.getTextSize(text, _FONT, s, t)
+    pad = max(2, round(3 * s))
+    x = min(max(0, org[0]), max(0, img.shape[1] - tw - 2 * pad))
+    y = min(max(0, org[1]), max(0, img.shape[0] - th - base - 2 * pad))
+    cv2.rectangle(img, (x, y), (x + tw + 2 * pad, y + th + base + 2 * pad), color, cv2.FILLED)
+    text_color = _BLACK if sum(color) > 450 else _WHITE
+    cv2.putText(img, text, (x + pad, y + pad + th), _FONT, s, text_color, t, cv2.LINE_AA)
+
+
+def draw_boxes(img: np.ndarray, result: Any) -> None:
+    """Detections: a box per object with "label 0.91" above it (in place)."""
+    s, t = _scale(img)
+    for box, cid, conf, label in zip(
+        result.xyxy, result.class_id, result.confidence, result.labels, strict=True
+    ):
+        x1, y1, x2, y2 = (round(float(v)) for v in box)
+        color = _palette(int(cid))
+        cv2.rectangle(img, (x1, y1), (x2, y2), color, t)
+        (_, th), base = cv2.getTextSize(label, _FONT, s, t)
+        _label(img, f"{label} {float(conf):.2f}", (x1, y1 - th - base - 6), color)
+
+
+def draw_topk(img: np.ndarray, result: Any, top: int) -> None:
+    """Classification: the top-k "label 0.93" lines below the status bar (in place)."""
+    s, _t = _scale(img)
+    line = int(30 * s) + 8
+    for i, (label, conf) in enumerate(zip(result.labels, result.confidence, strict=True)):
+        _label(img, f"{label} {float(conf):.2f}", (0, top + i * line), _BLACK if i else _CYAN)
+
+
+def draw_overlay(
+    frame: np.ndarray,
+    result: Any,
+    verdict: str,
+    *,
+    fps: float,
+    latency_ms: float,
+    roi: tuple[int, int, int, int] | None = None,
+    source: str = "",
+) -> np.ndarray:
+    """An annotated BGR copy of ``frame``.
+
+    Args:
+        frame: the captured frame (BGR, gray or BGRA).
+        result: a Classification (top-k list) or Detections (boxes).
+        verdict: ``"OK"`` or ``"NG"`` (a coloured badge at the top right).
+        fps: the loop's current frames per second.
+        latency_ms: capture-to-result time of this frame.
+        roi: drawn as a thin rectangle when given.
+        source: shown in the status bar (already redacted by the caller).
+    """
+    img = np.ascontiguousarray(as_bgr(frame, 3)).copy()
+    s, t = _scale(img)
+    if roi is not None:
+        x, y, w, h = roi
+        cv2.rectangle(img, (x, y), (x + w, y + h), _CYAN, max(1, t // 2))
+    status = f"{fps:5.1f} FPS  {latency_ms:6.1f} ms"
+    if source:
+        status += f"  {source[:40]}"
+    _label(img, status, (0, 0), _BLACK)
+    badge = " NG " if verdict == "NG" else " OK "
+    (bw, _), _ = cv2.getTextSize(badge, _FONT, s * 1.2, t)
+    _label(img, badge, (img.shape[1] - bw - 12, 0), _RED if verdict == "NG" else _GREEN)
+    if hasattr(result, "xyxy"):
+        draw_boxes(img, result)
+    elif len(result):
+        draw_topk(img, result, top=int(30 * s) + 10)
+    return img
