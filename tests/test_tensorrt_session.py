@@ -19,6 +19,7 @@ from _trt_models import make_fp16, make_qdq
 from typer.testing import CliRunner
 
 from toolkit.backends import backend_status, open_session
+from toolkit.backends.base import Session, TensorInfo
 from toolkit.build.sidecar import EngineInfo, sidecar_path, write_sidecar
 from toolkit.cli.app import app
 from toolkit.errors import BackendUnavailableError, BadInputError, MissingDependencyError
@@ -105,6 +106,47 @@ def test_benchmark_engine_reports_tensorrt_unavailable(fake_engine: Path):
     assert trt["precision"] == "int8"  # from the sidecar
     assert trt["latency_ms"] is None
     assert rows["ort-cpu"]["status"].startswith("unavailable: ")
+
+
+class _TimedSession(Session):
+    """A session that reports CUDA-event style timings, as the tensorrt session does."""
+
+    backend = "tensorrt"
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.inputs = [TensorInfo("images", (None, 3, 32, 32), np.dtype(np.float32))]
+        self.outputs = [TensorInfo("logits", (None, 3), np.dtype(np.float32))]
+        self.calls = 0
+        self.last_timing: dict[str, float | None] = {}
+
+    def _infer(self, inputs):
+        self.calls += 1
+        compute = 1.0 + self.calls % 2  # 2, 1, 2, 1 ... ms
+        self.last_timing = {"latency_ms": compute + 0.5, "gpu_compute_ms": compute,
+                            "h2d_ms": 0.3, "d2h_ms": 0.2}  # fmt: skip
+        return {"logits": np.zeros((inputs["images"].shape[0], 3), np.float32)}
+
+
+def test_benchmark_rows_carry_trtexec_gpu_times(tiny_onnx: Path):
+    """Latency incl. copies vs GPU compute time: additive keys next to the SPEC's."""
+    from toolkit.bench.runner import BenchResult, _Run
+
+    session = _TimedSession(read_spec(tiny_onnx))
+    run = _Run(
+        result=BenchResult("m.engine", "tensorrt", "int8", 1),
+        session=session,
+        feed={"images": np.zeros((1, 3, 32, 32), np.float32)},
+    )
+    run.call(4)
+    gpu = run.gpu_stats()
+    assert gpu is not None and set(gpu) == {"latency", "gpu_compute", "h2d", "d2h"}
+    assert gpu["gpu_compute"]["mean"] == pytest.approx(1.5)
+    assert gpu["latency"]["mean"] == pytest.approx(2.0) and gpu["h2d"]["max"] == pytest.approx(0.3)
+    run.result.gpu_ms = gpu
+    row = run.result.to_dict()
+    assert row["gpu_ms"]["gpu_compute"]["p50"] == pytest.approx(1.5)
+    assert "gpu_ms" not in BenchResult("m.onnx", "ort-cpu", "fp32", 1).to_dict()
 
 
 # -- with TensorRT and a GPU ---------------------------------------------------------------
@@ -200,3 +242,19 @@ def test_engine_sidecar_mismatch_and_no_sidecar(onnx_models, tmp_path: Path):
     with open_session(engine, "tensorrt") as s:
         assert s.spec.task == "classify" and s.spec.input.shape[1:] == (3, 32, 32)
         assert s.infer(np.zeros((1, 3, 32, 32), np.float32))
+
+
+@pytest.mark.tensorrt
+@needs_tensorrt
+def test_benchmark_engine_reports_gpu_compute(onnx_models, tmp_path: Path):
+    from toolkit.bench.runner import benchmark
+    from toolkit.build.builder import BuildOptions, build_engine
+
+    engine = tmp_path / "b.engine"
+    build_engine(onnx_models["fp16"], engine, BuildOptions(max_batch=4))
+    report = benchmark([engine], ["tensorrt"], [1, 4, 8], warmup=2, iters=5)
+    rows = {r.batch: r for r in report.results}
+    assert rows[1].ok and rows[4].ok and rows[1].precision == "fp16"
+    gpu = rows[4].to_dict()["gpu_ms"]
+    assert gpu["latency"]["mean"] >= gpu["gpu_compute"]["mean"] > 0
+    assert rows[8].status.startswith("unavailable: the engine's profile allows batch <= 4")

@@ -46,13 +46,17 @@ class BenchResult:
     iters: int = 0
     warmup: int = 0
     status: str = "ok"
+    # GPU backends that time themselves (tensorrt), in trtexec's words: "latency" = H2D + GPU
+    # compute + D2H, "gpu_compute" = the enqueued work only; each a latency object in ms.
+    gpu_ms: dict[str, dict[str, float]] | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        """The SPEC's result object, exactly its keys."""
+        """The SPEC's result object (plus ``gpu_ms`` for backends that measure it)."""
+        extra = {"gpu_ms": self.gpu_ms} if self.gpu_ms else {}
         return {
             "model": self.model,
             "backend": self.backend,
@@ -63,6 +67,7 @@ class BenchResult:
             "iters": self.iters,
             "warmup": self.warmup,
             "status": self.status,
+            **extra,
         }
 
 
@@ -86,6 +91,7 @@ class _Run:
     feed: dict[str, np.ndarray]
     times: list[float] = field(default_factory=list)
     spent: float = 0.0
+    gpu: dict[str, list[float]] = field(default_factory=dict)
 
     def call(self, n: int) -> None:
         infer, feed = self.session.infer, self.feed
@@ -95,6 +101,17 @@ class _Run:
             dt = time.perf_counter() - t0
             self.times.append(dt)
             self.spent += dt
+            timing = getattr(self.session, "last_timing", None)
+            if timing:  # CUDA-event times of the call that just ran (ms)
+                for key in ("latency_ms", "gpu_compute_ms", "h2d_ms", "d2h_ms"):
+                    if timing.get(key) is not None:
+                        self.gpu.setdefault(key, []).append(float(timing[key]) / 1000.0)
+
+    def gpu_stats(self) -> dict[str, dict[str, float]] | None:
+        names = {"latency_ms": "latency", "gpu_compute_ms": "gpu_compute", "h2d_ms": "h2d",
+                 "d2h_ms": "d2h"}  # fmt: skip
+        out = {names[k]: LatencyStats.from_seconds(v).to_dict() for k, v in self.gpu.items() if v}
+        return out or None
 
 
 def _precision_of(model: str) -> str | None:
@@ -304,6 +321,7 @@ def benchmark(
                 for r in runs:
                     r.call(warmup)
                     r.times.clear()
+                    r.gpu.clear()
                     r.spent = 0.0
                 _time_runs(runs, iters, duration, max_seconds)
             finally:
@@ -314,5 +332,6 @@ def benchmark(
                 r.result.latency_ms = stats.to_dict()
                 r.result.iters = stats.n
                 r.result.throughput_fps = round(int(batch) * 1000.0 / stats.mean, 3)
+                r.result.gpu_ms = r.gpu_stats()
             report.results.extend(rows)
     return report
