@@ -1,4 +1,4 @@
-"""`edgetk predict MODEL SOURCE`: classify images, folders, globs or video files."""
+"""`edgetk predict MODEL SOURCE`: classify or detect on images, folders, globs or video files."""
 
 from __future__ import annotations
 
@@ -45,6 +45,20 @@ def command(
     ],
     backend: BackendOpt = "auto",
     topk: Annotated[int, typer.Option("--topk", help="Classes to report per image.")] = 5,
+    conf: Annotated[float, typer.Option("--conf", help="Detection: minimum confidence.")] = 0.25,
+    iou: Annotated[float, typer.Option("--iou", help="Detection: NMS IoU threshold.")] = 0.45,
+    max_det: Annotated[
+        int, typer.Option("--max-det", help="Detection: boxes kept per image.")
+    ] = 300,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes", help="Detection: keep only these classes (ids or names, comma list)."
+        ),
+    ] = None,
+    agnostic: Annotated[
+        bool, typer.Option("--agnostic", help="Detection: NMS across classes.")
+    ] = False,
     batch: Annotated[int, typer.Option("--batch", help="Images per inference call.")] = 8,
     save: Annotated[
         Path | None, typer.Option("--save", help="Write annotated images to this folder.")
@@ -67,7 +81,11 @@ def command(
     output_format: OutputFormatOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run a classifier on images or a video and print the top-k classes of each."""
+    """Run a classifier or a detector on images or a video and print the results.
+
+    Classifiers give the top-k classes of each image; detectors (YOLOv8/11, YOLOv5/7, NMS in
+    the graph, zoo:defect-det) give boxes in the original image's pixels.
+    """
     from toolkit.backends import open_session
     from toolkit.data.images import iter_images
     from toolkit.tasks.base import make_task
@@ -86,7 +104,15 @@ def command(
     with open_session(
         model, backend, overrides=overrides, threads=threads, weights=weights
     ) as session:
-        clf = make_task(session.spec, topk=topk)
+        clf = make_task(
+            session.spec,
+            topk=topk,
+            conf=conf,
+            iou=iou,
+            max_det=max_det,
+            classes=parse_classes(classes, session.spec.labels),
+            agnostic=agnostic,
+        )
         t0 = time.perf_counter()
         names: list[str] = []
         chunk: list[Any] = []
@@ -119,6 +145,24 @@ def command(
         f"{len(results)} image(s) in {seconds:.2f} s ({per:.1f} ms/image, backend {backend_name})"
         + (f"; annotated images in {save}" if save is not None else "")
     )
+
+
+def parse_classes(text: str | None, labels: tuple[str, ...]) -> list[int] | None:
+    """``"0,2"`` or ``"scratch,crack"`` -> class ids (names looked up in the model's labels)."""
+    if text is None or not text.strip():
+        return None
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if item.lstrip("-").isdigit():
+            out.append(int(item))
+        elif item in labels:
+            out.append(labels.index(item))
+        else:
+            known = ", ".join(labels) or "none (use class ids)"
+            raise BadInputError(f"--classes: unknown class '{item}' (labels: {known})")
+    return out
 
 
 def _run(
@@ -164,9 +208,13 @@ def _save(path: Path, frame: Any, result: Any) -> None:
     import cv2
 
     from toolkit.fileio import atomic_write_bytes
-    from toolkit.tasks.annotate import draw_classification
+    from toolkit.tasks.annotate import draw_classification, draw_detections
+    from toolkit.tasks.detect import Detections
 
-    img = draw_classification(frame, result)
+    if isinstance(result, Detections):
+        img = draw_detections(frame, result)
+    else:
+        img = draw_classification(frame, result)
     ok, buf = cv2.imencode(path.suffix, img)
     if not ok:
         raise ToolkitError(f"could not encode the annotated image {path}")
@@ -178,6 +226,18 @@ def _print_table(results: list[dict[str, Any]], topk: int) -> None:
 
     table = Table(show_header=True, header_style="bold")
     table.add_column("source", overflow="fold")
+    if any("detections" in r for r in results):
+        table.add_column("n", justify="right")
+        table.add_column("detections", overflow="fold")
+        for r in results:
+            dets = r["detections"]
+            text = ", ".join(
+                f"{d['label']} {d['confidence']:.2f} [{', '.join(f'{v:.0f}' for v in d['xyxy'])}]"
+                for d in dets[:10]
+            ) + (f", ... ({len(dets) - 10} more)" if len(dets) > 10 else "")
+            table.add_row(r["source"], str(len(dets)), text)
+        console.print(table)
+        return
     k = max((len(r["top"]) for r in results), default=topk)
     table.add_column(f"top-{k}")
     for r in results:

@@ -1,4 +1,5 @@
-"""`edgetk val MODEL DATA`: accuracy of a classifier on an ImageFolder (top-1, top-5, per class)."""
+"""`edgetk val MODEL DATA`: classifier accuracy on an ImageFolder (top-1, top-5, per class), or
+detector mAP50 / mAP50-95 / precision / recall on a YOLO-format set (``data.yaml``)."""
 
 from __future__ import annotations
 
@@ -30,17 +31,25 @@ from toolkit.cli.common import (
 )
 from toolkit.errors import BadInputError
 
-DETECTION_LATER = "detection validation arrives with the detection module"
-
 
 @cli_command
 def command(
     model: Annotated[
         str, typer.Argument(help="An .onnx file, or a PyTorch reference with --backend torch.")
     ],
-    data: Annotated[str, typer.Argument(help="An ImageFolder: root/<class>/<images>.")],
+    data: Annotated[
+        str,
+        typer.Argument(help="An ImageFolder (root/<class>/<images>) or a YOLO data.yaml."),
+    ],
     backend: BackendOpt = "auto",
     batch: Annotated[int, typer.Option("--batch", help="Images per inference call.")] = 16,
+    split: Annotated[
+        str, typer.Option("--split", help="Detection: the data.yaml split to score.")
+    ] = "val",
+    conf: Annotated[
+        float, typer.Option("--conf", help="Detection: minimum confidence kept.")
+    ] = 0.001,
+    iou: Annotated[float, typer.Option("--iou", help="Detection: NMS IoU threshold.")] = 0.6,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     weights: WeightsOpt = None,
@@ -56,7 +65,7 @@ def command(
     output_format: OutputFormatOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Measure top-1 / top-5 accuracy on a labelled image folder."""
+    """Measure top-1 / top-5 accuracy on an image folder, or mAP on a YOLO detection set."""
     from toolkit.backends import open_session
     from toolkit.data.imagefolder import ImageFolder
     from toolkit.evaluate import validate_classifier
@@ -69,7 +78,10 @@ def command(
     )
     root = Path(data)
     if is_yolo_dataset(root):
-        raise BadInputError(f"{data} is a YOLO-format detection set: {DETECTION_LATER}")
+        _val_detection(
+            model, root, backend, overrides, threads, weights, batch, split, conf, iou, json_out
+        )
+        return
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "not found"
         raise BadInputError(
@@ -80,7 +92,9 @@ def command(
         model, backend, overrides=overrides, threads=threads, weights=weights
     ) as session:
         if session.spec.task == "detect":
-            raise BadInputError(f"{model} is a detection model: {DETECTION_LATER}")
+            raise BadInputError(
+                f"{model} is a detection model: validate it on a YOLO-format set (data.yaml)"
+            )
         make_task(session.spec)
         ds = ImageFolder(root, labels=session.spec.labels or None)
         with _Progress(len(ds)) as advance:
@@ -91,6 +105,84 @@ def command(
         print_json({"model": model, "backend": backend_name, **result})
         return
     _print_report(result)
+
+
+def _val_detection(
+    model: str,
+    root: Path,
+    backend: str,
+    overrides: Any,
+    threads: int | None,
+    weights: str | None,
+    batch: int,
+    split: str,
+    conf: float,
+    iou: float,
+    json_out: bool,
+) -> None:
+    from toolkit.backends import open_session
+    from toolkit.data.yolo import load_yolo_set
+    from toolkit.evaluate_detect import validate_detector
+
+    if root.is_dir():
+        yml = [root / n for n in ("data.yaml", "data.yml") if (root / n).is_file()]
+        if not yml:
+            raise BadInputError(f"{root}: a YOLO-format set needs a data.yaml (names and splits)")
+        root = yml[0]
+    ys = load_yolo_set(root)
+    n = len(ys.images(split))
+    with open_session(
+        model, backend, overrides=overrides, threads=threads, weights=weights
+    ) as session:
+        if session.spec.task != "detect":
+            raise BadInputError(
+                f"{model} is a {session.spec.task} model; a YOLO-format set needs a detector "
+                "(pass --task detect if it is one)"
+            )
+        with _Progress(n) as advance:
+            result = validate_detector(
+                session, ys.yaml_path, split, batch=batch, conf=conf, iou=iou, progress=advance
+            )
+        backend_name = session.backend
+    if json_out:
+        print_json({"model": model, "backend": backend_name, **result})
+        return
+    _print_detection_report(result)
+
+
+def _print_detection_report(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    for col in ("class", "instances", "P", "R", "mAP50", "mAP50-95"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    table.add_row(
+        "all",
+        str(result["instances"]),
+        f(result["precision"]),
+        f(result["recall"]),
+        f(result["map50"]),
+        f(result["map50_95"]),
+    )
+    for row in result["per_class"]:
+        table.add_row(
+            row["label"],
+            str(row["instances"]),
+            f(row["precision"]),
+            f(row["recall"]),
+            f(row["ap50"]),
+            f(row["ap50_95"]),
+        )
+    console.print(table)
+    console.print(
+        f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  "
+        f"{result['images']} images ({result['seconds']:.2f} s, "
+        f"{result['images_per_second'] or 0:.1f} images/s)"
+    )
 
 
 def is_yolo_dataset(path: Path) -> bool:

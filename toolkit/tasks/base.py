@@ -36,18 +36,21 @@ class Task(Protocol[R_co]):
 def make_task(spec: ModelSpec, **opts: Any) -> Task[Any]:
     """The task for ``spec.task``; ``opts`` go to its constructor (e.g. ``topk=5``).
 
+    Options a task does not use are ignored, so callers can pass the union
+    (``conf, iou, max_det, classes, agnostic, topk``).
+
     Raises:
         BadInputError: for a task this version cannot run.
     """
     if spec.task == "classify":
         from toolkit.tasks.classify import ClassifyTask
 
-        return ClassifyTask(spec, **opts)
+        return ClassifyTask(spec, **{k: v for k, v in opts.items() if k == "topk"})
     if spec.task == "detect":
-        raise BadInputError(
-            "this is a detection model: detection arrives with the detection module "
-            "(pass --task classify if the model is really a classifier)"
-        )
+        from toolkit.tasks.detect import DetectTask
+
+        keys = ("conf", "iou", "max_det", "classes", "agnostic")
+        return DetectTask(spec, **{k: v for k, v in opts.items() if k in keys})
     raise BadInputError(f"unknown task '{spec.task}'")
 
 

@@ -10,7 +10,14 @@ import functools
 import importlib
 from typing import Any
 
-from toolkit.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelSpec, PreprocessSpec
+from toolkit.spec import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    InputSpec,
+    ModelSpec,
+    OutputSpec,
+    PreprocessSpec,
+)
 from toolkit.zoo.registry import Registry, ZooEntry
 
 
@@ -112,6 +119,23 @@ def build_registry() -> Registry:
             # Loaded when a trained state dict ships in toolkit/assets (none yet: random init).
             weights="defect-cls.pt",
             tags=("edge", "demo"),
+        )
+    )
+    reg.register(
+        ZooEntry(
+            name="defect-det",
+            factory=_factory("yolo", "defect_det"),
+            spec=ModelSpec(
+                task="detect",
+                input=InputSpec(shape=(None, 3, 256, 256), color="rgb"),
+                preprocess=PreprocessSpec(resize="letterbox", scale=1 / 255, pad_value=114),
+                labels=("scratch", "spot", "crack"),
+                output=OutputSpec(format="yolov8"),
+            ),
+            description="demo defect detector: anchor-free YOLOv8-style, [N, 4+C, A] output",
+            num_classes=3,
+            weights="defect-det.pt",
+            tags=("edge", "demo", "detect"),
         )
     )
     return reg
