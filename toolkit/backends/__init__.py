@@ -168,6 +168,8 @@ def _open_auto(
     for name in AUTO_ORDER:
         if status.get(name) is not None and name != "ort-cpu":
             continue
+        if name == "tensorrt":  # it runs built engines, not ONNX files (edgetk build)
+            continue
         try:
             return open_session(
                 model,
