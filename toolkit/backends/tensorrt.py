@@ -116,7 +116,7 @@ class TensorRTSession(Session):
         device_id: int = 0,
         cuda_graph: bool = False,
     ) -> None:
-        from toolkit.build.builder import _logger
+        from toolkit.build.builder import trt_logger
         from toolkit.build.sidecar import check_compatible, read_sidecar, spec_from_engine_io
 
         self.path = Path(path)
@@ -136,7 +136,7 @@ class TensorRTSession(Session):
         if info is not None:
             check_compatible(self.path, info, tensorrt=str(trt.__version__), gpu=gpu.name,
                              compute_capability=gpu.compute_capability)  # fmt: skip
-        self._log = _logger(trt)
+        self._log = trt_logger(trt)
         self._runtime = trt.Runtime(self._log)
         engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:

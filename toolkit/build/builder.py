@@ -6,7 +6,8 @@
 - parser errors listed with the node name and operator;
 - workspace limit (``MemoryPoolType.WORKSPACE``), ``builder_optimization_level``;
 - a timing cache file read before and written back (atomically) after the build;
-- ``--dla N`` (Jetson, TensorRT 10.x): DLA default device with GPU fallback;
+- ``--dla N`` (Jetson Orin: TensorRT 10.x, or 11.4.1+ on JetPack 7.2.2+): DLA default
+  device with GPU fallback;
 - progress through ``trt.IProgressMonitor`` when the version has it;
 - the plan and the sidecar written atomically: a failed build leaves earlier files intact.
 
@@ -134,7 +135,7 @@ def plan_build(
                      precision=report, profile=profile)  # fmt: skip
 
 
-def _logger(trt: Any) -> Any:
+def trt_logger(trt: Any) -> Any:
     """A TensorRT logger that forwards to logging and remembers the errors for the message."""
 
     class _Log(trt.ILogger):  # type: ignore[misc, name-defined]
@@ -236,19 +237,21 @@ def _configure(trt: Any, builder: Any, network: Any, plan: BuildPlan, options: B
 
 
 def _use_dla(trt: Any, builder: Any, config: Any, core: int) -> None:
-    major = int(trt.__version__.split(".")[0])
-    if major >= 11:
-        raise BadInputError(
-            f"--dla needs TensorRT 10.x (Jetson JetPack 6); this is TensorRT {trt.__version__}"
-        )
+    # DLA exists on Jetson Orin only: TensorRT 10.x on JetPack 6, and again 11.4.1+ on JetPack
+    # 7.2.2+ (11.0-11.3 dropped it). num_DLA_cores says whether this build and device have it.
     cores = int(getattr(builder, "num_DLA_cores", 0))
     if cores == 0:
-        raise BadInputError("--dla: this device has no DLA cores (Jetson AGX/NX Orin have 1-2)")
+        raise BadInputError(
+            f"--dla: no DLA cores with TensorRT {trt.__version__} on this device (DLA needs a "
+            "Jetson AGX/NX Orin with TensorRT 10.x on JetPack 6, or 11.4.1+ on JetPack 7.2.2+)"
+        )
     if core >= cores:
         raise BadInputError(f"--dla {core}: this device has DLA cores 0..{cores - 1}")
     config.default_device_type = trt.DeviceType.DLA
     config.DLA_core = core
-    config.set_flag(trt.BuilderFlag.GPU_FALLBACK)  # layers DLA cannot run go to the GPU
+    # Layers the DLA cannot run go to the GPU. Precision stays the network's (strongly
+    # typed): the FP16/INT8 builder flags are invalid for DLA builds.
+    config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
 
 
 def build_engine(
@@ -288,11 +291,16 @@ def build_engine(
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
 
-    logger = _logger(trt)
+    logger = trt_logger(trt)
     builder = trt.Builder(logger)
-    # One code path for 10.x and 11.x: EXPLICIT_BATCH is gone in 11 (and implied in 10).
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    # One code path for 10.x and 11.x: EXPLICIT_BATCH is gone in 11 (and implied in 10);
+    # STRONGLY_TYPED is what 10.x needs, and is the (deprecated, ignored) default in 11.x.
+    strongly_typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    network = builder.create_network(0 if strongly_typed is None else 1 << int(strongly_typed))
     parser = trt.OnnxParser(network, logger)
+    dla_flag = getattr(getattr(trt, "OnnxParserFlag", None), "ADJUST_FOR_DLA", None)
+    if options.dla_core is not None and dla_flag is not None:
+        parser.set_flag(dla_flag)  # reshapes some layers so that more of them run on the DLA
     say(f"parsing {plan.onnx.name}")
     if not parser.parse_from_file(str(plan.onnx)):  # finds external data beside the file
         errors = [parser.get_error(i) for i in range(parser.num_errors)]

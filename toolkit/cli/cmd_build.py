@@ -81,7 +81,7 @@ def command(
     ] = 3,
     dla: Annotated[
         int | None,
-        typer.Option("--dla", help="Build for DLA core N with GPU fallback (Jetson, TensorRT 10)."),
+        typer.Option("--dla", help="Build for DLA core N with GPU fallback (Jetson Orin)."),
     ] = None,
     rebuild: Annotated[
         bool,
