@@ -118,3 +118,46 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
 def edgetk(*args: str) -> list[str]:
     """The command line of the edgetk CLI in this interpreter."""
     return [sys.executable, "-m", "toolkit", *args]
+
+
+# The constant detector's two objects on a 64 x 64 frame: (xyxy, class, score).
+DET_OBJECTS = (([4, 4, 24, 24], 0, 0.9), ([36, 36, 60, 60], 1, 0.8))
+
+
+def const_detector(path: Path) -> Path:
+    """A YOLOv8-layout ONNX detector (64x64 input) that finds :data:`DET_OBJECTS` in any frame."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from toolkit.modelfile import write_spec
+    from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+
+    out = np.zeros((1, 7, 16), np.float32)
+    for a, (box, cls, score) in enumerate(DET_OBJECTS):
+        x1, y1, x2, y2 = box
+        out[0, :4, a] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+        out[0, 4 + cls, a] = score
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
+    y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+        helper.make_node("Mul", ["m", "zero"], ["z"]),
+        helper.make_node("Add", ["const", "z"], ["output0"]),
+    ]
+    inits = [
+        numpy_helper.from_array(out, "const"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+    ]
+    graph = helper.make_graph(nodes, "const_yolo", [x], [y], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    spec = ModelSpec(
+        task="detect",
+        input=InputSpec(name="images", shape=(1, 3, 64, 64)),
+        preprocess=PreprocessSpec(resize="letterbox", pad_value=114),
+        labels=("scratch", "spot", "crack"),
+        output=OutputSpec(format="yolov8"),
+    )
+    write_spec(model, spec)
+    onnx.save(model, str(path))
+    return path

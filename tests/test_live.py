@@ -229,3 +229,45 @@ def test_timings_reservoir_is_bounded() -> None:
     s = t.summary()
     assert s["mean"] == pytest.approx(49.5, abs=0.01) and s["max"] == pytest.approx(99.0)
     assert s["p50"] == pytest.approx(49.5, abs=8)
+
+
+def test_detector_events_verdicts_roi_and_boxes(tmp_path: Path) -> None:
+    from _live_helpers import DET_OBJECTS, const_detector
+
+    det = const_detector(tmp_path / "det.onnx")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((64, 64, 3), 60 + i, np.uint8))
+    ev, snaps = tmp_path / "ev.jsonl", tmp_path / "ng"
+    s = run_live(
+        det, str(folder), backend="ort-cpu", reject="spot",
+        outputs=Outputs(events=ev, snapshots=snaps, show=False),
+    )  # fmt: skip
+    assert (s["frames"], s["ng"]) == (3, 3)
+    e = read_events(ev)[0]
+    assert set(e) == {"ts", "frame", "source", "verdict", "detections"}
+    got = sorted((d["label"], d["class_id"], round(d["confidence"], 3)) for d in e["detections"])
+    assert got == [("scratch", 0, 0.9), ("spot", 1, 0.8)]
+    for d in e["detections"]:
+        box = next(b for b, c, _ in DET_OBJECTS if c == d["class_id"])
+        np.testing.assert_allclose(d["xyxy"], box, atol=0.5)
+    # The snapshot shows the boxes: pixels along a box edge are no longer the flat gray.
+    snap = cv2.imread(str(next(snaps.glob("*.jpg"))))
+    assert np.abs(snap[4:24, 4].astype(int) - 60).max() > 40
+    # ROI around the scratch only: the spot is outside, so the frame is OK and the event has
+    # only the scratch; a higher --conf than the spot's score does the same.
+    ev2 = tmp_path / "ev2.jsonl"
+    s = run_live(
+        det, str(folder), backend="ort-cpu", reject="spot", roi="0,0,30,30",
+        outputs=Outputs(events=ev2, show=False),
+    )  # fmt: skip
+    assert (s["ok"], s["ng"]) == (3, 0)
+    assert [d["label"] for d in read_events(ev2)[0]["detections"]] == ["scratch"]
+    s = run_live(
+        det, str(folder), backend="ort-cpu", reject="spot", conf=0.85, outputs=Outputs(show=False)
+    )
+    assert s["ng"] == 0
+    # Default reject: every detected class is a defect.
+    s = run_live(det, str(folder), backend="ort-cpu", outputs=Outputs(show=False))
+    assert s["ng"] == 3

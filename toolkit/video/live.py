@@ -135,7 +135,10 @@ def run_live(
     try:
         spec = session.spec
         labels = tuple(spec.labels or ())
-        judge = Judge(parse_classes(reject, labels, "--reject"), labels, conf, roi_box)
+        judge = Judge(
+            parse_classes(reject, labels, "--reject"), labels, conf, roi_box,
+            crop_input=spec.task == "classify",
+        )  # fmt: skip
         class_ids = parse_classes(classes, labels, "--classes")
         task = _make_task(
             spec, conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic,

@@ -1,4 +1,8 @@
-"""The live loop's overlay: boxes or top-k labels, confidence, FPS, latency and the verdict."""
+"""The live loop's overlay: boxes or top-k labels, confidence, FPS, latency and the verdict.
+
+Boxes are drawn by :func:`toolkit.tasks.annotate.draw_detections`; this adds the status bar
+(FPS, latency, source), the OK/NG badge, the ROI and a classifier's top-k list.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from toolkit.tasks.annotate import draw_detections
 from toolkit.tasks.preprocess import as_bgr
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -17,13 +22,6 @@ _GREEN, _RED, _WHITE, _BLACK, _CYAN = (
     (0, 0, 0),
     (220, 200, 0),
 )
-
-
-def _palette(class_id: int) -> tuple[int, int, int]:
-    # Fixed, distinct colours per class (golden-ratio hue steps).
-    hue = int((class_id * 0.618034 % 1.0) * 179)
-    bgr = cv2.cvtColor(np.uint8([[[hue, 200, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
-    return int(bgr[0]), int(bgr[1]), int(bgr[2])
 
 
 def _scale(img: np.ndarray) -> tuple[float, int]:
@@ -41,19 +39,6 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, i
     cv2.rectangle(img, (x, y), (x + tw + 2 * pad, y + th + base + 2 * pad), color, cv2.FILLED)
     text_color = _BLACK if sum(color) > 450 else _WHITE
     cv2.putText(img, text, (x + pad, y + pad + th), _FONT, s, text_color, t, cv2.LINE_AA)
-
-
-def draw_boxes(img: np.ndarray, result: Any) -> None:
-    """Detections: a box per object with "label 0.91" above it (in place)."""
-    s, t = _scale(img)
-    for box, cid, conf, label in zip(
-        result.xyxy, result.class_id, result.confidence, result.labels, strict=True
-    ):
-        x1, y1, x2, y2 = (round(float(v)) for v in box)
-        color = _palette(int(cid))
-        cv2.rectangle(img, (x1, y1), (x2, y2), color, t)
-        (_, th), base = cv2.getTextSize(label, _FONT, s, t)
-        _label(img, f"{label} {float(conf):.2f}", (x1, y1 - th - base - 6), color)
 
 
 def draw_topk(img: np.ndarray, result: Any, top: int) -> None:
@@ -85,7 +70,11 @@ def draw_overlay(
         roi: drawn as a thin rectangle when given.
         source: shown in the status bar (already redacted by the caller).
     """
-    img = np.ascontiguousarray(as_bgr(frame, 3)).copy()
+    # Boxes come from the shared annotator (the same look as `edgetk predict --save`).
+    if hasattr(result, "xyxy"):
+        img = draw_detections(frame, result)
+    else:
+        img = np.ascontiguousarray(as_bgr(frame, 3)).copy()
     s, t = _scale(img)
     if roi is not None:
         x, y, w, h = roi
@@ -97,8 +86,6 @@ def draw_overlay(
     badge = " NG " if verdict == "NG" else " OK "
     (bw, _), _ = cv2.getTextSize(badge, _FONT, s * 1.2, t)
     _label(img, badge, (img.shape[1] - bw - 12, 0), _RED if verdict == "NG" else _GREEN)
-    if hasattr(result, "xyxy"):
-        draw_boxes(img, result)
-    elif len(result):
+    if not hasattr(result, "xyxy") and len(result):
         draw_topk(img, result, top=int(30 * s) + 10)
     return img

@@ -58,6 +58,7 @@ class Judge:
     labels: tuple[str, ...]
     conf: float = 0.25
     roi: tuple[int, int, int, int] | None = None
+    crop_input: bool = False  # a classifier sees only the ROI; a detector sees the frame
 
     def is_reject(self, class_id: int) -> bool:
         if self.reject is not None:
@@ -67,7 +68,7 @@ class Judge:
 
     def crop(self, image: np.ndarray) -> np.ndarray:
         """The ROI of ``image`` (a classifier's input), or the image when there is none."""
-        if self.roi is None:
+        if self.roi is None or not self.crop_input:
             return image
         x, y, w, h = self.roi
         out = image[y : y + h, x : x + w]
