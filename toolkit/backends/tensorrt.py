@@ -116,7 +116,7 @@ class TensorRTSession(Session):
         device_id: int = 0,
         cuda_graph: bool = False,
     ) -> None:
-        from toolkit.build.builder import trt_logger
+        from toolkit.build.builder import no_gpu_message, trt_logger
         from toolkit.build.sidecar import check_compatible, read_sidecar, spec_from_engine_io
 
         self.path = Path(path)
@@ -137,7 +137,10 @@ class TensorRTSession(Session):
             check_compatible(self.path, info, tensorrt=str(trt.__version__), gpu=gpu.name,
                              compute_capability=gpu.compute_capability)  # fmt: skip
         self._log = trt_logger(trt)
-        self._runtime = trt.Runtime(self._log)
+        try:
+            self._runtime = trt.Runtime(self._log)
+        except (RuntimeError, TypeError) as e:
+            raise BackendUnavailableError(no_gpu_message(trt, self._log, e)) from e
         engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             detail = "; ".join(self._log.errors[-2:]) or "not a TensorRT plan for this version"

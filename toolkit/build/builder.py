@@ -27,7 +27,7 @@ from typing import Any
 from toolkit.build.planning import BuildProfile, plan_profile
 from toolkit.build.precision import PrecisionReport, detect_precision, require_buildable
 from toolkit.build.sidecar import EngineInfo, sha256_file, sidecar_path
-from toolkit.errors import BadInputError, ToolkitError
+from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
 from toolkit.spec import ModelSpec, SpecOverrides
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,12 @@ def trt_logger(trt: Any) -> Any:
                 log.debug("tensorrt: %s", msg)
 
     return _Log()
+
+
+def no_gpu_message(trt: Any, logger: Any, error: BaseException) -> str:
+    """Why TensorRT could not start (no GPU, driver too old, CUDA libraries missing)."""
+    why = logger.errors[-1] if getattr(logger, "errors", None) else str(error)
+    return f"TensorRT {trt.__version__} could not start: no usable CUDA GPU or driver ({why})"
 
 
 def _progress_monitor(trt: Any, progress: Progress) -> Any | None:
@@ -292,7 +298,10 @@ def build_engine(
     t0 = time.perf_counter()
 
     logger = trt_logger(trt)
-    builder = trt.Builder(logger)
+    try:
+        builder = trt.Builder(logger)
+    except (RuntimeError, TypeError) as e:  # pybind: "factory function returned nullptr"
+        raise BackendUnavailableError(no_gpu_message(trt, logger, e)) from e
     # One code path for 10.x and 11.x: EXPLICIT_BATCH is gone in 11 (and implied in 10);
     # STRONGLY_TYPED is what 10.x needs, and is the (deprecated, ignored) default in 11.x.
     strongly_typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
