@@ -25,7 +25,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from toolkit.backends.base import Session, TensorInfo
-from toolkit.build.gpu import cuda_call, gpu_identity, import_cudart, import_tensorrt
+from toolkit.build.gpu import (
+    cuda_call,
+    gpu_identity,
+    import_cudart,
+    import_tensorrt,
+    no_gpu_message,
+    trt_logger,
+)
 from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
 from toolkit.spec import SpecOverrides
 
@@ -116,7 +123,6 @@ class TensorRTSession(Session):
         device_id: int = 0,
         cuda_graph: bool = False,
     ) -> None:
-        from toolkit.build.builder import no_gpu_message, trt_logger
         from toolkit.build.sidecar import check_compatible, read_sidecar, spec_from_engine_io
 
         self.path = Path(path)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit.build.gpu import no_gpu_message, trt_logger
 from toolkit.build.planning import BuildProfile, plan_profile
 from toolkit.build.precision import PrecisionReport, detect_precision, require_buildable
 from toolkit.build.sidecar import EngineInfo, sha256_file, sidecar_path
@@ -133,32 +134,6 @@ def plan_build(
         )
     return BuildPlan(onnx=path, spec=spec.with_changes(precision=report.precision),
                      precision=report, profile=profile)  # fmt: skip
-
-
-def trt_logger(trt: Any) -> Any:
-    """A TensorRT logger that forwards to logging and remembers the errors for the message."""
-
-    class _Log(trt.ILogger):  # type: ignore[misc, name-defined]
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            if severity in (trt.ILogger.INTERNAL_ERROR, trt.ILogger.ERROR):
-                self.errors.append(msg)
-                log.error("tensorrt: %s", msg)
-            elif severity == trt.ILogger.WARNING:
-                log.warning("tensorrt: %s", msg)
-            else:
-                log.debug("tensorrt: %s", msg)
-
-    return _Log()
-
-
-def no_gpu_message(trt: Any, logger: Any, error: BaseException) -> str:
-    """Why TensorRT could not start (no GPU, driver too old, CUDA libraries missing)."""
-    why = logger.errors[-1] if getattr(logger, "errors", None) else str(error)
-    return f"TensorRT {trt.__version__} could not start: no usable CUDA GPU or driver ({why})"
 
 
 def _progress_monitor(trt: Any, progress: Progress) -> Any | None:

@@ -122,3 +122,30 @@ def cuda_device_count() -> int:
         return int(cuda_call(cudart, cudart.cudaGetDeviceCount()))
     except (MissingDependencyError, ToolkitError):
         return 0
+
+
+def trt_logger(trt: Any) -> Any:
+    """A TensorRT logger that forwards to logging and remembers the errors for the message."""
+
+    class _Log(trt.ILogger):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity: Any, msg: str) -> None:
+            # Errors reach the user inside our one-line message; the rest shows with --verbose.
+            if severity in (trt.ILogger.INTERNAL_ERROR, trt.ILogger.ERROR):
+                self.errors.append(msg)
+                log.info("tensorrt error: %s", msg)
+            elif severity == trt.ILogger.WARNING:
+                log.info("tensorrt warning: %s", msg)
+            else:
+                log.debug("tensorrt: %s", msg)
+
+    return _Log()
+
+
+def no_gpu_message(trt: Any, logger: Any, error: BaseException) -> str:
+    """Why TensorRT could not start (no GPU, driver too old, CUDA libraries missing)."""
+    why = logger.errors[-1] if getattr(logger, "errors", None) else str(error)
+    return f"TensorRT {trt.__version__} could not start: no usable CUDA GPU or driver ({why})"
