@@ -133,11 +133,12 @@ def trt_logger(trt: Any) -> Any:
             self.errors: list[str] = []
 
         def log(self, severity: Any, msg: str) -> None:
+            sev = trt.ILogger.Severity
             # Errors reach the user inside our one-line message; the rest shows with --verbose.
-            if severity in (trt.ILogger.INTERNAL_ERROR, trt.ILogger.ERROR):
+            if severity in (sev.INTERNAL_ERROR, sev.ERROR):
                 self.errors.append(msg)
                 log.info("tensorrt error: %s", msg)
-            elif severity == trt.ILogger.WARNING:
+            elif severity == sev.WARNING:
                 log.info("tensorrt warning: %s", msg)
             else:
                 log.debug("tensorrt: %s", msg)
