@@ -331,6 +331,11 @@ def test_rebuild_reads_onnx_and_options_from_the_sidecar(tiny_onnx: Path, tmp_pa
     onnx_path, options = rebuild_options(engine)
     assert onnx_path == tiny_onnx
     assert (options.min_batch, options.opt_batch, options.max_batch) == (1, 2, 8)
+    moved = tmp_path / "copied" / "m.engine"  # engine and ONNX copied to another machine
+    moved.parent.mkdir()
+    (moved.parent / tiny_onnx.name).write_bytes(tiny_onnx.read_bytes())
+    write_sidecar(moved, _info(tiny_onnx, onnx={"path": "/elsewhere/" + tiny_onnx.name}))
+    assert rebuild_options(moved)[0] == moved.parent / tiny_onnx.name
     write_sidecar(engine, _info(tiny_onnx, onnx={"path": str(tmp_path / "gone.onnx")}))
     with pytest.raises(BadInputError, match="is not there"):
         rebuild_options(engine)

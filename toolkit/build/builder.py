@@ -362,9 +362,18 @@ def rebuild_options(engine: str | Path) -> tuple[Path, BuildOptions]:
             "file instead (edgetk build model.onnx -o model.engine --force)"
         )
     src = (info.onnx or {}).get("path")
+    if src and not Path(src).is_file():
+        # Engine and ONNX copied together to another machine: look beside the engine.
+        beside = Path(engine).with_name(Path(src).name)
+        src = str(beside) if beside.is_file() else src
     if not src or not Path(src).is_file():
         raise BadInputError(
             f"the ONNX file {engine} was built from is not there ({src or 'not recorded'})"
+        )
+    want = (info.onnx or {}).get("sha256")
+    if want and sha256_file(src) != want:
+        log.warning(
+            "%s changed since %s was built (sha256 differs); rebuilding from it", src, engine
         )
     b = info.build
     return Path(src), BuildOptions(
