@@ -100,3 +100,53 @@ def write_video(path: Path, frames: int = 12, size: int = 48) -> Path:
         writer.write(img)
     writer.release()
     return path
+
+
+def tiny_detector(path: Path, size: int = 32) -> Path:
+    """A YOLOv8-layout detector (``[N, 4 + 3, A]``, boxes in input pixels) with boxes that
+    depend on the image, exported with an edgetk detect spec."""
+    import onnx
+    import torch
+    from torch import nn
+
+    from toolkit.modelfile import write_spec
+    from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+
+    class TinyDet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = nn.Conv2d(3, 7, 3, stride=8, padding=1)
+            g = (torch.arange(size // 8) + 0.5) * 8
+            cy, cx = torch.meshgrid(g, g, indexing="ij")
+            self.register_buffer("grid", torch.stack([cx.flatten(), cy.flatten()])[None])
+            with torch.no_grad():
+                self.conv.bias[4:] = 1.5  # most anchors above the 0.25 threshold
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x).flatten(2)
+            xy = self.grid + 3 * torch.tanh(y[:, :2])
+            wh = 6 + 4 * torch.sigmoid(y[:, 2:4])
+            return torch.cat([xy, wh, torch.sigmoid(y[:, 4:])], 1)
+
+    torch.onnx.export(
+        TinyDet().eval(),
+        (torch.rand(2, 3, size, size),),
+        str(path),
+        input_names=["images"],
+        output_names=["output"],
+        dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=64)}},
+        external_data=False,
+        dynamo=True,
+    )
+    proto = onnx.load(str(path))
+    spec = ModelSpec(
+        task="detect",
+        input=InputSpec(name=proto.graph.input[0].name, shape=(None, 3, size, size)),
+        preprocess=PreprocessSpec(resize="letterbox"),
+        labels=("scratch", "spot", "crack"),
+        output=OutputSpec(format="yolov8", name=proto.graph.output[0].name),
+    )
+    write_spec(proto, spec)
+    onnx.save(proto, str(path))
+    return path

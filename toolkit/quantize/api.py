@@ -31,6 +31,16 @@ PRECISIONS = ("fp16", "int8")
 RANK_SAMPLES = 32
 
 StageProgress = Callable[[str, int, int], None]
+DETECT_NOTE = (
+    "the detector's output node stays float: boxes (pixels) and scores (0..1) share one "
+    "tensor, and one int8 scale cannot serve both"
+)
+
+
+def output_nodes(model: Any) -> list[str]:
+    """Names of the nodes that produce the graph's outputs."""
+    outs = {o.name for o in model.graph.output}
+    return [n.name for n in model.graph.node if set(n.output) & outs and n.name]
 
 
 def _check_args(
@@ -198,7 +208,12 @@ class _Measurer:
 
     def agreement(self, candidate: Any) -> dict[str, Any]:
         out = ort_outputs(candidate, self.samples, self.input)
-        return {"inputs": self.kind, **agreement(self.reference, out, self.spec.task)}
+        result = {"inputs": self.kind, **agreement(self.reference, out, self.spec.task)}
+        if self.spec.task == "detect":
+            from toolkit.quantize.compare import detection_agreement
+
+            result["detection"] = detection_agreement(self.spec, self.reference, out)
+        return result
 
     def measure(self, candidate: Any) -> dict[str, Any]:
         """The gate metric of ``candidate``: accuracy on --eval, else top-1 agreement."""
@@ -265,27 +280,37 @@ def _int8(
 
     with Int8Quantizer(proto, cal.calib, spec.input.name, target=target, method=method,
                        progress=tick("calibrate")) as q:  # fmt: skip
-        first = q.quantize()
-        metric = m.measure(first)
-        result_model, kept = first, []
-        if max_drop is not None and drop_pp(m.float_value, metric["value"]) > max_drop:
-            import onnx
+        import onnx
 
-            units = layer_units(onnx.load(str(q.prepared), load_external_data=False))
+        report.preprocessing = q.preprocessing
+        prepared = onnx.load(str(q.prepared), load_external_data=False)
+        base = output_nodes(prepared) if spec.task == "detect" else []
+        if base:
+            report.notes.append(DETECT_NOTE)
+
+        def quant(extra: list[str]) -> Any:
+            return q.quantize(base + [n for n in extra if n not in base])
+
+        first = quant([])
+        metric = m.measure(first)
+        result_model, kept = first, list(base)
+        if max_drop is not None and drop_pp(m.float_value, metric["value"]) > max_drop:
+            units = [u for u in layer_units(prepared) if not set(u) & set(base)]
             samples = cal.calib[:RANK_SAMPLES]
             reference = ort_outputs(proto, samples, spec.input.name)
-            base, ranking = rank_layers(q.quantize, units, samples, reference, spec.input.name,
-                                        progress=tick("rank layers"))  # fmt: skip
-            helpful = [c for c in ranking if c.error < base]
-            gate = fallback(q.quantize, m.measure, helpful, float_value=m.float_value,
+            err, ranking = rank_layers(quant, units, samples, reference, spec.input.name,
+                                       progress=tick("rank layers"))  # fmt: skip
+            helpful = [c for c in ranking if c.error < err]
+            gate = fallback(quant, m.measure, helpful, float_value=m.float_value,
                             max_drop=max_drop, max_fallback=max_fallback,
                             first=(first, metric))  # fmt: skip
-            result_model, kept, metric = gate.model, gate.kept_float, gate.metric
+            result_model, metric = gate.model, gate.metric
+            kept = base + [n for n in gate.kept_float if n not in base]
             report.gate = {
                 "max_drop": max_drop,
                 "max_fallback": max_fallback,
                 "passed": gate.passed,
-                "base_output_error": round(base, 6),
+                "base_output_error": round(err, 6),
                 "ranking": [c.to_dict() for c in ranking[:10]],
                 "steps": gate.steps,
             }

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
+from toolkit.spec import ModelSpec
 
 
 def ort_outputs(model: Any, data: np.ndarray, input_name: str, *, batch: int = 16) -> np.ndarray:
@@ -67,41 +68,91 @@ def agreement(ref: np.ndarray, out: np.ndarray, task: str = "classify") -> dict[
 
 
 def is_yolo_dataset(root: Path) -> bool:
-    """A YOLO-format detection set: ``data.yaml``, or ``images/`` beside ``labels/``."""
+    """A YOLO-format detection set: a ``data.yaml`` (or its folder), or ``images/`` + ``labels/``."""
+    if root.suffix in (".yaml", ".yml"):
+        return True
     return (root / "data.yaml").is_file() or (
         (root / "images").is_dir() and (root / "labels").is_dir()
     )
 
 
 def check_eval_data(data: str | Path, task: str) -> Path:
-    """Validate ``--eval`` before any slow work: a folder of the right kind for the task."""
+    """Validate ``--eval`` before any slow work: a folder (or data.yaml) of the right kind."""
     root = Path(data)
-    if not root.is_dir():
+    if not root.exists() or (root.is_file() and root.suffix not in (".yaml", ".yml")):
         what = "is not a folder" if root.exists() else "not found"
         raise BadInputError(
             f"--eval data set {what}: {data} (expected an ImageFolder or a YOLO-format set)"
         )
     if is_yolo_dataset(root) or task == "detect":
         _detection_validator()
+        if task != "detect":
+            raise BadInputError(f"--eval {data} is a detection set, but the model is a classifier")
     return root
 
 
 def _detection_validator() -> Callable[..., dict[str, Any]]:
     try:
-        from toolkit.metrics.detection import validate_detector  # type: ignore[attr-defined]
+        from toolkit.evaluate_detect import validate_detector
     except ImportError:
         raise BadInputError(
             "detection evaluation is not available in this version "
-            "(toolkit.metrics.detection.validate_detector is missing): quantize without --eval, "
-            "or evaluate a classifier on an ImageFolder"
+            "(toolkit.evaluate_detect.validate_detector is missing): quantize without --eval"
         ) from None
-    return validate_detector  # type: ignore[no-any-return]
+    return validate_detector
+
+
+def detection_agreement(
+    spec: ModelSpec, ref: np.ndarray, out: np.ndarray, *, conf: float = 0.25, iou: float = 0.5
+) -> dict[str, Any]:
+    """How well a converted detector's boxes match the float one's on the same inputs.
+
+    Each float box (confidence >= ``conf``, after NMS) is matched to the converted model's
+    unmatched box of the same class with the highest IoU >= ``iou``.
+
+    Returns:
+        ``{"float_boxes", "matched", "matched_fraction", "extra_boxes", "score_error"}``
+        (``score_error``: mean |confidence difference| over matched boxes).
+    """
+    from toolkit.tasks.detect import DetectTask
+    from toolkit.tasks.nms import box_iou
+    from toolkit.tasks.preprocess import FrameMeta
+
+    task = DetectTask(spec, conf=conf)
+    h, w = spec.input.hw
+    metas = [FrameMeta((h, w), (1.0, 1.0), (0.0, 0.0))] * len(ref)
+    key = spec.output.name or "output"
+    dets_ref = task.postprocess({key: ref}, metas)
+    dets_out = task.postprocess({key: out}, metas)
+    n_ref = matched = extra = 0
+    score_err: list[float] = []
+    for a, b in zip(dets_ref, dets_out, strict=True):
+        n_ref += len(a)
+        used = np.zeros(len(b), dtype=bool)
+        ious = box_iou(a.xyxy, b.xyxy) if len(a) and len(b) else np.zeros((len(a), len(b)))
+        for i in np.argsort(-a.confidence):
+            cand = (b.class_id == a.class_id[i]) & ~used & (ious[i] >= iou)
+            if cand.any():
+                j = int(np.argmax(np.where(cand, ious[i], -1.0)))
+                used[j] = True
+                matched += 1
+                score_err.append(abs(float(a.confidence[i]) - float(b.confidence[j])))
+        extra += int((~used).sum())
+    return {
+        "float_boxes": n_ref,
+        "matched": matched,
+        "matched_fraction": round(matched / n_ref, 4) if n_ref else None,
+        "extra_boxes": extra,
+        "score_error": round(float(np.mean(score_err)), 5) if score_err else None,
+    }
 
 
 def evaluate(
     model: str | Path, data: str | Path, *, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
     """The accuracy of an ONNX file on ``data``, as ``edgetk val`` measures it (ORT CPU).
+
+    A detector is scored with mAP50-95 on the set's ``val`` split.
 
     Returns:
         ``{"metric": "top1" | "map50_95", "value": float, "details": {...}}``.
@@ -111,7 +162,7 @@ def evaluate(
     root = Path(data)
     with open_session(model, "ort-cpu") as session:
         if is_yolo_dataset(root) or session.spec.task == "detect":
-            result = _detection_validator()(session, root)
+            result = _detection_validator()(session, root, progress=progress)
             value = _first_key(result, ("map50_95", "mAP50-95", "map"))
             return {"metric": "map50_95", "value": value, "details": result}
         from toolkit.evaluate import validate_classifier

@@ -90,30 +90,54 @@ def calibrate_method(method: str) -> Any:
     return table[method]
 
 
-def preprocess_model(model: Any, workdir: Path) -> Path:
+def preprocess_model(model: Any, workdir: Path) -> tuple[Path, str]:
     """ONNX Runtime's ``quant_pre_process`` (shape inference + optimization) into ``workdir``.
 
     A loaded ModelProto is passed, not a path: it breaks on a path with external data in a
-    temporary folder (shared/notes/ONNX_CPU.md). Falls back to shape inference only when the
-    optimizer fails (an unoptimized export, say).
-    """
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    temporary folder (shared/notes/ONNX_CPU.md). Symbolic shape inference fails on some
+    graphs (YOLO heads) and the optimizer on unoptimized exports, so lighter variants are
+    tried in turn; the last resort quantizes the graph as it is.
 
+    Returns:
+        The prepared model's path and which pre-processing was applied.
+    """
     out = workdir / "prepared.onnx"
     big = model.ByteSize() > 1_500_000_000
     kwargs: dict[str, Any] = {"save_as_external_data": big, "all_tensors_to_one_file": big}
+    attempts = (
+        ("full", {}),
+        ("onnx shape inference + optimization", {"skip_symbolic_shape": True}),
+        ("onnx shape inference", {"skip_symbolic_shape": True, "skip_optimization": True}),
+    )
+    # ORT logs each failed variant with a traceback at ERROR level: ours says it in one line.
+    ort_log = logging.getLogger("onnxruntime.quantization.shape_inference")
+    level = ort_log.level
+    ort_log.setLevel(logging.CRITICAL)
     try:
-        quant_pre_process(model, out, **kwargs)
-    except Exception as e:  # ORT raises assorted errors from its optimizer: retry without it
-        log.warning("quant_pre_process failed (%s: %s); retrying without the optimizer",
-                    type(e).__name__, e)  # fmt: skip
+        return _first_working(model, out, kwargs, attempts, big)
+    finally:
+        ort_log.setLevel(level)
+
+
+def _first_working(
+    model: Any, out: Path, kwargs: dict[str, Any], attempts: Any, big: bool
+) -> tuple[Path, str]:
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    for label, extra in attempts:
+        # A copy each time: on failure, quant_pre_process leaves the proto pointing at external
+        # data files in its deleted temporary folder.
+        attempt = onnx.ModelProto()
+        attempt.CopyFrom(model)
         try:
-            quant_pre_process(model, out, skip_optimization=True, **kwargs)
-        except Exception as e2:
-            raise ToolkitError(
-                f"ONNX Runtime's quantization pre-processing failed: {type(e2).__name__}: {e2}"
-            ) from e2
-    return out
+            quant_pre_process(attempt, out, **kwargs, **extra)
+            return out, label
+        except Exception as e:  # ORT raises bare Exception here: try the next variant
+            log.info("quant_pre_process (%s) failed: %s: %s", label, type(e).__name__, e)
+    log.warning("ONNX Runtime's quantization pre-processing failed; quantizing the graph as is")
+    onnx.save_model(model, str(out), save_as_external_data=big, location="prepared.onnx.data")
+    return out, "none (pre-processing failed)"
 
 
 def input_batching(model: Any, input_name: str) -> tuple[int, bool]:
@@ -150,7 +174,7 @@ class Int8Quantizer:
         self.input_name = input_name
         self.progress = progress
         self._tmp = Path(tempfile.mkdtemp(prefix="edgetk-quant-"))
-        self.prepared = preprocess_model(model, self._tmp)
+        self.prepared, self.preprocessing = preprocess_model(model, self._tmp)
         self.batch, self.fixed = input_batching(model, input_name)
         self._cache = self._tmp / "calibration.json"
         self._count = 0

@@ -40,6 +40,7 @@ class QuantizeReport:
     kept_float: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    preprocessing: str | None = None
     spec: ModelSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +54,7 @@ class QuantizeReport:
             "method": self.method,
             "calibration": self.calibration,
             "calibration_count": (self.calibration or {}).get("count", 0),
+            "preprocessing": self.preprocessing,
             "tensorrt_check": self.trt_check,
             "agreement": self.agreement,
             "metrics": self._metrics(),
@@ -100,6 +102,12 @@ class QuantizeReport:
                 parts.append(f"top-1 agreement {a['top1_agreement'] * 100:.1f}%")
             parts.append(f"max abs diff {a['max_abs_diff']:.4g}")
             out.append("vs float: " + ", ".join(parts))
+            det = a.get("detection")
+            if det:
+                frac = det["matched_fraction"]
+                out.append(f"boxes vs float: {det['matched']}/{det['float_boxes']} matched"
+                           + (f" ({frac * 100:.1f}%)" if frac is not None else "")
+                           + f", {det['extra_boxes']} extra, score error {det['score_error']}")  # fmt: skip
         if self.eval is not None:
             e = self.eval
             out.append(f"accuracy ({e['metric']} on {e['data']}): float {e['float'] * 100:.2f}%, "

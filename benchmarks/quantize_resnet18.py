@@ -1,0 +1,82 @@
+"""ResNet-18 at 224, batch 1, ONNX Runtime CPU: fp32 vs int8 (cpu target) vs int8 (tensorrt target).
+
+    python benchmarks/quantize_resnet18.py [--out DIR] [--calib-size 32] [--rounds 3] [--iters 60]
+
+Exports ``zoo:resnet18`` (random init: latency does not depend on the weights), quantizes it for
+both targets with synthetic calibration, then measures the three models with
+``toolkit.bench.runner.benchmark``. The runner interleaves backends, not models, so the three
+models are measured in alternating rounds (fp32, cpu, trt, fp32, cpu, trt...) and each model's
+p50 is the median of its rounds' p50s: a noisy phase of the machine hits all three alike.
+Prints (and with ``--json`` writes) the latencies and the ratios to fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/quantize_resnet18", help="work folder")
+    parser.add_argument("--calib-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=60)
+    parser.add_argument("--json", dest="json_path", default=None, help="write results here")
+    args = parser.parse_args()
+
+    from toolkit.bench.runner import benchmark
+    from toolkit.export import export_onnx
+    from toolkit.quantize import quantize_model
+
+    work = Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    fp32 = work / "resnet18.onnx"
+    if not fp32.exists():
+        export_onnx("zoo:resnet18", fp32)
+    models = {"fp32": fp32}
+    quant: dict[str, dict[str, object]] = {}
+    for target in ("cpu", "tensorrt"):
+        out = work / f"resnet18.{target}-int8.onnx"
+        t0 = time.perf_counter()
+        report = quantize_model(
+            fp32, out, target=target, calib="synthetic", calib_size=args.calib_size, force=True
+        )
+        quant[target] = {
+            "seconds": round(time.perf_counter() - t0, 1),
+            "top1_agreement": report.agreement.get("top1_agreement"),
+            "tensorrt_check": report.trt_check["passed"] if report.trt_check else None,
+            "size_mb": round(report.sizes["quantized_bytes"] / 1e6, 2),
+        }
+        models[f"int8-{target}"] = out
+
+    p50s: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(args.rounds):
+        for name, path in models.items():
+            rep = benchmark([str(path)], ["ort-cpu"], [1], warmup=10, iters=args.iters)
+            row = rep.results[0]
+            assert row.ok and row.latency_ms, row.status
+            p50s[name].append(row.latency_ms["p50"])
+    machine = rep.machine
+    result = {
+        "model": "zoo:resnet18 224x224 batch 1, ONNX Runtime CPU",
+        "machine": {"cpu": machine.get("cpu"), "cores": machine.get("cores")},
+        "calibration": f"synthetic, {args.calib_size} samples, minmax",
+        "p50_ms": {k: round(statistics.median(v), 2) for k, v in p50s.items()},
+        "p50_ms_rounds": {k: [round(x, 2) for x in v] for k, v in p50s.items()},
+        "quantize": quant,
+        "fp32_size_mb": round(fp32.stat().st_size / 1e6, 2),
+    }
+    base = result["p50_ms"]["fp32"]
+    result["ratio_to_fp32"] = {k: round(v / base, 3) for k, v in result["p50_ms"].items()}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json_path:
+        Path(args.json_path).write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
