@@ -208,3 +208,20 @@ def test_quantized_model_is_refused_as_input(
     assert cli(color_onnx, "-o", out, "--calib", color_npz, "--calib-size", 20)[0] == 0
     code, _, stderr = cli(out, "-o", tmp_path / "o2.onnx", "--calib", color_npz)
     assert code == 2 and "already int8" in stderr
+
+
+def test_external_data_pair_is_one_artifact(tiny_onnx: Path, tmp_path: Path) -> None:
+    import onnx
+
+    src = tmp_path / "m.onnx"
+    onnx.save_model(onnx.load(str(tiny_onnx)), str(src), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="m.onnx.data", size_threshold=0)  # fmt: skip
+    data = tmp_path / "m.onnx.data"
+    before = (digest(src), digest(data))
+    out = tmp_path / "q.onnx"
+    code, stdout, _ = cli(src, "-o", out, "--calib", "synthetic", "--calib-size", 8, "--json")
+    assert code == 0
+    report = json.loads(stdout)
+    assert report["sizes"]["float_bytes"] == src.stat().st_size + data.stat().st_size
+    assert (digest(src), digest(data)) == before
+    assert onnx.load(str(out)).graph.node  # self-contained: loads without a companion

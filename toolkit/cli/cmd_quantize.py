@@ -67,7 +67,8 @@ def command(
         float | None,
         typer.Option(
             "--max-drop",
-            help="Largest accepted drop in percentage points (top-1 on --eval; without --eval, "
+            help="Largest accepted drop in percentage points (top-1, or mAP50-95 for a YOLO set, on "
+            "--eval; without --eval, "
             "top-1 disagreement with the float model on held-out calibration frames). Over "
             "it, sensitive layers are kept in float; if that fails, exit 1 and write nothing.",
         ),
