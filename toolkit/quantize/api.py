@@ -109,7 +109,6 @@ def quantize_model(
             existing output.
         ToolkitError: conversion failures.
     """
-    from toolkit.fileio import check_output
     from toolkit.modelfile import load_onnx, spec_from_onnx
 
     started = time.perf_counter()
@@ -119,7 +118,7 @@ def quantize_model(
     out = Path(output)
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise BadInputError(f"the output is the input model: {out} (choose another -o)")
-    check_output(out, force)
+    _check_output_free(out, force)
     proto = load_onnx(src)
     spec = spec_from_onnx(proto)
     if overrides is not None:
@@ -171,6 +170,16 @@ def quantize_model(
             report.output = None  # rejected: nothing is written under the output name
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _check_output_free(out: Path, force: bool) -> None:
+    """``check_output`` without creating the folder: bad input must leave nothing behind."""
+    from toolkit.errors import OutputExistsError
+
+    if out.exists() and not force:
+        raise OutputExistsError(f"output exists: {out} (pass --force to overwrite)")
+    if out.is_dir():
+        raise BadInputError(f"output is a folder: {out}")
 
 
 def _calib_info(cal: CalibrationSet | None) -> dict[str, Any] | None:
@@ -339,7 +348,7 @@ def _save(
     src: Path, out: Path, force: bool,
 ) -> None:  # fmt: skip
     from toolkit.errors import OutputExistsError
-    from toolkit.fileio import save_onnx
+    from toolkit.fileio import check_output, save_onnx
     from toolkit.modelfile import write_spec
 
     info = {
@@ -355,5 +364,6 @@ def _save(
     write_spec(final, new_spec)
     if out.exists() and not force:  # it appeared while we were working
         raise OutputExistsError(f"output exists: {out} (pass --force to overwrite)")
+    check_output(out, force)  # makes the folder
     save_onnx(final, out)
     report.spec = new_spec
