@@ -271,3 +271,49 @@ def test_detector_events_verdicts_roi_and_boxes(tmp_path: Path) -> None:
     # Default reject: every detected class is a defect.
     s = run_live(det, str(folder), backend="ort-cpu", outputs=Outputs(show=False))
     assert s["ng"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--source", "no/such/dir"], "source not found"),
+        (["--source", "{clip}", "--max-frames", "0"], "--max-frames must be at least 1"),
+        (["--source", "{clip}", "--events-filter", "bad"], "--events-filter"),
+        (["--source", "{clip}", "--save", "{tmp}/out.gif"], "cannot write '.gif'"),
+    ],
+)
+def test_cli_bad_input_exit_2(
+    tiny_onnx: Path, clip: Path, tmp_path: Path, args: list, match: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from toolkit.cli.app import app
+
+    argv = ["run", str(tiny_onnx), "--headless", *(a.format(clip=clip, tmp=tmp_path) for a in args)]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2, result.stderr
+    assert match in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_json_summary(tiny_onnx: Path, clip: Path) -> None:
+    from typer.testing import CliRunner
+
+    from toolkit.cli.app import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(tiny_onnx),
+            "--source",
+            str(clip),
+            "--headless",
+            "--json",
+            "--max-frames",
+            "10",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    s = json.loads(result.stdout)
+    assert (s["frames"], s["dropped"], s["stopped_by"]) == (10, 0, "max_frames")
+    assert set(s) >= SUMMARY_KEYS

@@ -70,7 +70,7 @@ class LoopOptions:
     max_frames: int | None = None
     duration: float | None = None
     batch: int = 1
-    queue_size: int = 4
+    queue_size: int = 2
     warmup: int = 2
 
 

@@ -317,6 +317,11 @@ def open_source(
         if not files:
             raise BadInputError(f"no images in folder {path}")
         return ImageFilesSource(files, name=text, loop=loop)
+    if not path.exists() and not set("*?[") & set(text):
+        raise BadInputError(
+            f"source not found: {name} (expected a camera index, /dev/videoN, a video file, an "
+            "image folder or glob, rtsp:// or http:// URL, csi://N, gst:PIPELINE or synthetic)"
+        )
     files = [p for p in resolve_source(text) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise BadInputError(f"no images match {text}")
