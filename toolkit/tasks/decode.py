@@ -43,19 +43,25 @@ def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     return np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1)
 
 
-def _best_class(
-    scores: np.ndarray, classes: tuple[int, ...] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """``scores`` ``[C, A]`` -> (best score [A], class id [A]) over ``classes`` (or all)."""
+def _candidates(
+    scores: np.ndarray, conf: float, classes: tuple[int, ...] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``scores`` ``[C, A]`` -> (anchor index, best score, class id) of anchors above ``conf``.
+
+    The max over classes (a fast reduction) filters first; the argmax runs only on the few
+    survivors. ``classes`` restricts the choice to those class ids.
+    """
+    ids: np.ndarray | None = None
     if classes is not None:
         ids = np.asarray([c for c in classes if 0 <= c < scores.shape[0]], np.int64)
+        scores = scores[ids]
         if ids.size == 0:
-            return np.zeros(scores.shape[1], scores.dtype), np.zeros(scores.shape[1], np.int64)
-        sub = scores[ids]
-        k = sub.argmax(0)
-        return np.take_along_axis(sub, k[None], 0)[0], ids[k]
-    k = scores.argmax(0)
-    return np.take_along_axis(scores, k[None], 0)[0], k.astype(np.int64)
+            empty = np.zeros(0, np.int64)
+            return empty, np.zeros(0, np.float32), empty
+    best = scores.max(0)
+    idx = np.flatnonzero(best > conf)
+    cls = scores[:, idx].argmax(0)
+    return idx, best[idx], (ids[cls] if ids is not None else cls.astype(np.int64))
 
 
 def _finish(
@@ -79,20 +85,18 @@ def _finish(
 
 def decode_yolov8(pred: np.ndarray, opts: DecodeOptions) -> tuple[np.ndarray, ...]:
     """One image's ``[4 + C, A]`` output -> (xyxy, confidence, class_id)."""
-    scores, cls = _best_class(pred[4:], opts.classes)
-    idx = np.flatnonzero(scores > opts.conf)
+    idx, scores, cls = _candidates(pred[4:], opts.conf, opts.classes)
     boxes = _cxcywh_to_xyxy(pred[:4, idx].T)
-    return _finish(boxes, scores[idx], cls[idx], opts)
+    return _finish(boxes, scores, cls, opts)
 
 
 def decode_yolov5(pred: np.ndarray, opts: DecodeOptions) -> tuple[np.ndarray, ...]:
     """One image's ``[A, 5 + C]`` output -> (xyxy, confidence, class_id)."""
     # Objectness bounds every class score: filter on it first (most anchors go here).
     pred = pred[pred[:, 4] > opts.conf]
-    scores, cls = _best_class((pred[:, 5:] * pred[:, 4:5]).T, opts.classes)
-    idx = np.flatnonzero(scores > opts.conf)
+    idx, scores, cls = _candidates((pred[:, 5:] * pred[:, 4:5]).T, opts.conf, opts.classes)
     boxes = _cxcywh_to_xyxy(pred[idx, :4])
-    return _finish(boxes, scores[idx], cls[idx], opts)
+    return _finish(boxes, scores, cls, opts)
 
 
 def decode_yolo_nms(pred: np.ndarray, opts: DecodeOptions) -> tuple[np.ndarray, ...]:
