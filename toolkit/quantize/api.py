@@ -147,7 +147,7 @@ def quantize_model(
         sizes={"float_bytes": artifact_size(src)},
     )
     with tempfile.TemporaryDirectory(prefix="edgetk-q-") as tmp:
-        measurer = _Measurer(proto, spec, cal, eval_data, Path(tmp), src, tick)
+        measurer = _Measurer(proto, spec, cal, eval_data, Path(tmp), src, tick, overrides)
         if precision == "fp16":
             final = _fp16(proto, measurer, report)
             kept: list[str] = []
@@ -194,7 +194,7 @@ class _Measurer:
 
     def __init__(
         self, proto: Any, spec: ModelSpec, cal: CalibrationSet | None, eval_data: Any,
-        tmp: Path, src: Path, tick: Callable[[str], Any],
+        tmp: Path, src: Path, tick: Callable[[str], Any], overrides: SpecOverrides | None,
     ) -> None:  # fmt: skip
         self.spec = spec
         self.tmp = tmp
@@ -212,7 +212,9 @@ class _Measurer:
         self.reference = ort_outputs(proto, self.samples, self.input)
         self.float_eval = None
         if eval_data is not None:
-            self.float_eval = evaluate(src, eval_data, progress=tick("eval float"))
+            self.float_eval = evaluate(
+                src, eval_data, overrides=overrides, progress=tick("eval float")
+            )
         self._n = 0
 
     def agreement(self, candidate: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
-from toolkit.spec import ModelSpec
+from toolkit.spec import ModelSpec, SpecOverrides
 
 
 def ort_outputs(model: Any, data: np.ndarray, input_name: str, *, batch: int = 16) -> np.ndarray:
@@ -148,7 +148,11 @@ def detection_agreement(
 
 
 def evaluate(
-    model: str | Path, data: str | Path, *, progress: Callable[[int, int], None] | None = None
+    model: str | Path,
+    data: str | Path,
+    *,
+    overrides: SpecOverrides | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """The accuracy of an ONNX file on ``data``, as ``edgetk val`` measures it (ORT CPU).
 
@@ -160,7 +164,7 @@ def evaluate(
     from toolkit.backends import open_session
 
     root = Path(data)
-    with open_session(model, "ort-cpu") as session:
+    with open_session(model, "ort-cpu", overrides=overrides) as session:
         if is_yolo_dataset(root) or session.spec.task == "detect":
             result = _detection_validator()(session, root, progress=progress)
             value = _first_key(result, ("map50_95", "mAP50-95", "map"))
