@@ -147,8 +147,10 @@ def test_slow_model_live_source_drops_file_source_does_not(tiny_onnx: Path, clip
         )  # fmt: skip
         assert live["live"] and live["frames"] == 20
         assert live["dropped"] > 5  # the camera ran on while the model was busy
-        # Never a backlog: a frame waits at most about one inference before its own.
-        assert live["frame_age_ms"]["p99"] < 1000 * delay * 4
+        # Never a backlog: a frame waits at most about one inference before its own (a queue
+        # of every frame would age by ~27 ms more with each of the 20: over half a second).
+        infer_p99 = live["latency_ms"]["infer"]["p99"]
+        assert live["frame_age_ms"]["p99"] < 3 * infer_p99 + 50
         assert live["latency_ms"]["infer"]["p50"] >= 1000 * delay
         f = run_live(
             tiny_onnx, str(clip), session=slow, options=LoopOptions(max_frames=30, warmup=0),

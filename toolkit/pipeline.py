@@ -238,7 +238,14 @@ def run_loop(
     finally:
         stop.set()
         if worker is not None:
-            worker.join(timeout=10)
+            # On an error the loop no longer drains the worker's queue: empty it so that a
+            # worker blocked on a full queue can finish.
+            deadline = time.perf_counter() + 10
+            while worker.is_alive() and time.perf_counter() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        worker.out.get_nowait()
+                worker.join(timeout=_POLL_S)
         reader.close()
         for sink in sinks:
             sink.close()
