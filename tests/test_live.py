@@ -200,13 +200,14 @@ def test_bad_input(
         )
 
 
-def test_csi_needs_gstreamer(tiny_onnx: Path) -> None:
+@pytest.mark.parametrize("source", ["csi://0", "gst:videotestsrc ! videoconvert ! appsink"])
+def test_csi_and_gst_need_gstreamer(tiny_onnx: Path, source: str) -> None:
     from toolkit.video.capture import has_gstreamer
 
     if has_gstreamer():
         pytest.skip("this OpenCV has GStreamer (the error path cannot be shown)")
-    with pytest.raises(BadInputError, match="GStreamer"):
-        run_live(tiny_onnx, "csi://0", backend="ort-cpu", outputs=Outputs(show=False))
+    with pytest.raises(BadInputError, match="GStreamer: NO"):
+        run_live(tiny_onnx, source, backend="ort-cpu", outputs=Outputs(show=False))
 
 
 def test_existing_outputs_need_force(tiny_onnx: Path, clip: Path, tmp_path: Path) -> None:
