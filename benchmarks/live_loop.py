@@ -79,13 +79,13 @@ def _loop(
 ) -> dict[str, Any]:
     from toolkit.backends import open_session
     from toolkit.pipeline import LoopOptions, StopFlag, run_loop
-    from toolkit.video.live import _make_task
+    from toolkit.video.live import make_loop_task
     from toolkit.video.sources import open_source
     from toolkit.video.verdict import Judge
 
     with open_session(model, "ort-cpu", threads=threads) as session:
         spec = session.spec
-        task = _make_task(
+        task = make_loop_task(
             spec, conf=conf, iou=0.45, max_det=300, classes=None, agnostic=False, topk=5
         )
         judge = Judge(

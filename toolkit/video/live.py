@@ -13,7 +13,7 @@ from typing import Any
 
 from toolkit.errors import BadInputError
 from toolkit.pipeline import LoopOptions, StopFlag, run_loop
-from toolkit.spec import SpecOverrides
+from toolkit.spec import ModelSpec, SpecOverrides
 
 # The video writer's rate when the source has none (image folders, some streams).
 DEFAULT_FPS = 30.0
@@ -31,9 +31,17 @@ class Outputs:
     force: bool = False
 
 
-def _make_task(
-    spec: Any, *, conf: float, iou: float, max_det: int, classes: Any, agnostic: bool, topk: int
+def make_loop_task(
+    spec: ModelSpec,
+    *,
+    conf: float,
+    iou: float,
+    max_det: int,
+    classes: frozenset[int] | None,
+    agnostic: bool,
+    topk: int,
 ) -> Any:
+    """The task for ``spec`` with the loop's options (each task takes the ones it uses)."""
     from toolkit.tasks.base import make_task
 
     if spec.task == "classify":
@@ -140,7 +148,7 @@ def run_live(
             crop_input=spec.task == "classify",
         )  # fmt: skip
         class_ids = parse_classes(classes, labels, "--classes")
-        task = _make_task(
+        task = make_loop_task(
             spec, conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic,
             topk=topk,
         )  # fmt: skip
