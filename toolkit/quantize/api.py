@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp16", "int8")
 # Calibration samples used to rank layers by sensitivity (enough to see a broken layer).
-RANK_SAMPLES = 32
+RANK_SAMPLES = 64
 
 StageProgress = Callable[[str, int, int], None]
 DETECT_NOTE = (

@@ -126,7 +126,14 @@ def fallback(
     max_fallback: int,
     first: tuple[Any, dict[str, Any]],
 ) -> GateResult:
-    """Keep the ranked layers in float one at a time until ``measure`` is within ``max_drop``.
+    """Keep the ranked layers in float, one more per step, until ``measure`` is within
+    ``max_drop`` or ``max_fallback`` layers are float.
+
+    Layers accumulate rather than being kept only when one step helps: single-layer effects
+    on a small eval set are within its noise (one image of 320 is 0.31 pt) and interact, while
+    every float layer brings the model closer to the float one. Measured on the demo
+    classifier (tensorrt target, 320 images): the third-ranked layer alone left a 0.62 pt
+    drop; with the first two (which did not help alone) also float, 0.00 pt.
 
     Args:
         quantize: makes the int8 ModelProto with the given nodes kept float.
@@ -141,7 +148,7 @@ def fallback(
     drop = drop_pp(float_value, metric["value"])
     steps = [{"kept_float": [], "value": metric["value"], "drop": drop}]
     kept: list[str] = []
-    for layers, cand in enumerate(ranking[:max_fallback], start=1):
+    for cand in ranking[:max_fallback]:
         if drop <= max_drop:
             break
         kept = kept + [n for n in cand.nodes if n not in kept]
@@ -149,7 +156,7 @@ def fallback(
         metric = measure(model)
         drop = drop_pp(float_value, metric["value"])
         steps.append({"kept_float": list(kept), "value": metric["value"], "drop": drop})
-        log.info("gate: %d layer(s) float -> drop %.3f pt", layers, drop)
+        log.info("gate: float %s -> drop %.3f pt", kept, drop)
     return GateResult(
         passed=drop <= max_drop,
         model=model,

@@ -118,6 +118,8 @@ class QuantizeReport:
             out.append(f"gate (max drop {g['max_drop']} pt): "
                        + ("[green]passed[/green]" if self.passed else "[red]FAILED[/red]")
                        + (f" after {steps} fallback step(s)" if steps > 0 else ""))  # fmt: skip
+            for s in g.get("steps", [])[1:]:
+                out.append(f"  float {', '.join(s['kept_float'])}: drop {s['drop']:.2f} pt")
         if self.kept_float:
             out.append("kept in float: " + ", ".join(self.kept_float))
         size = f"size: float {_mb(self.sizes.get('float_bytes'))}"
