@@ -173,6 +173,8 @@ def run_loop(
     options: LoopOptions | None = None,
     stop: StopFlag | None = None,
     overlay: Callable[..., np.ndarray] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress_every: float = 5.0,
 ) -> dict[str, Any]:
     """Run the live loop until the source ends, a limit is reached or ``stop`` is set.
 
@@ -185,6 +187,8 @@ def run_loop(
         options: limits and batching.
         stop: set from another thread or a signal handler to stop cleanly.
         overlay: draws the annotated frame (default :func:`toolkit.video.overlay.draw_overlay`).
+        progress: called every ``progress_every`` seconds with ``{"frames", "fps", "ok",
+            "ng", "dropped"}`` (a status line for a run that lasts all day).
 
     Returns:
         The SPEC summary: frames, dropped, fps, ok, ng, latency_ms (per stage), frame_age_ms,
@@ -216,6 +220,7 @@ def run_loop(
         reader.start()
         worker = _InferWorker(reader, session, task, judge, batch, stop)
         worker.start()
+        next_progress = t_start + progress_every
         while True:
             if opts.duration is not None and time.perf_counter() - t_start >= opts.duration:
                 stop.request("duration")
@@ -233,6 +238,17 @@ def run_loop(
             )  # fmt: skip
             if opts.max_frames is not None and counts.frames >= opts.max_frames:
                 stop.request("max_frames")
+            if progress is not None and time.perf_counter() >= next_progress:
+                next_progress = time.perf_counter() + progress_every
+                progress(
+                    {
+                        "frames": counts.frames,
+                        "fps": round(stats.rolling_fps, 1),
+                        "ok": counts.ok,
+                        "ng": counts.ng,
+                        "dropped": reader.dropped,
+                    }
+                )
         if worker.error is not None:
             raise worker.error
     finally:

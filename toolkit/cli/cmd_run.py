@@ -135,11 +135,19 @@ def command(
             width=width, height=height, reconnect_timeout=reconnect_timeout,
             options=LoopOptions(max_frames=max_frames, duration=duration, batch=batch),
             outputs=Outputs(save, events, events_filter, snapshots, show, force), stop=stop,
+            progress=None if json_out else _status_line,
         )  # fmt: skip
     if json_out:
         print_json(summary)
     else:
         print_summary(summary)
+
+
+def _status_line(p: dict[str, Any]) -> None:
+    console.print(
+        f"{p['frames']} frames, {p['fps']:.1f} FPS, OK {p['ok']}, NG {p['ng']}, "
+        f"dropped {p['dropped']}"
+    )
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ def run_live(
     outputs: Outputs | None = None,
     stop: StopFlag | None = None,
     session: Any = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` on ``source`` until it ends, a limit is hit or ``stop`` is set.
 
@@ -120,6 +122,7 @@ def run_live(
         model: an ONNX file or PyTorch reference (see ``open_session``).
         source: the ``--source`` text (:func:`toolkit.video.sources.open_source`).
         session: an already open session to use instead of opening ``model`` (tests wrap one).
+        progress: called every few seconds with the running counts (see ``run_loop``).
         Others: the ``edgetk run`` options of the same names.
 
     Returns:
@@ -161,7 +164,10 @@ def run_live(
         except BaseException:
             src.close()
             raise
-        summary = run_loop(session, task, src, judge=judge, sinks=sinks, options=options, stop=stop)
+        summary = run_loop(
+            session, task, src, judge=judge, sinks=sinks, options=options, stop=stop,
+            progress=progress,
+        )  # fmt: skip
         backend_name = session.backend
     finally:
         if own:
