@@ -224,3 +224,18 @@ def test_external_data_pair_is_one_artifact(tiny_onnx: Path, tmp_path: Path) -> 
     assert report["sizes"]["float_bytes"] == src.stat().st_size + data.stat().st_size
     assert (digest(src), digest(data)) == before
     assert onnx.load(str(out)).graph.node  # self-contained: loads without a companion
+
+
+def test_synthetic_calibration_is_deterministic_and_split_evenly(color_onnx: Path) -> None:
+    from toolkit.modelfile import read_spec
+    from toolkit.quantize.calibration import load_calibration
+
+    spec = read_spec(color_onnx)
+    a = load_calibration("synthetic", spec, size=12, holdout=4, seed=3)
+    b = load_calibration("synthetic", spec, size=12, holdout=4, seed=3)
+    c = load_calibration("synthetic", spec, size=12, holdout=4, seed=4)
+    assert a.calib.shape == (12, 3, 16, 16) and a.holdout.shape == (4, 3, 16, 16)
+    assert np.array_equal(a.calib, b.calib) and np.array_equal(a.holdout, b.holdout)
+    assert not np.array_equal(a.calib, c.calib)
+    # Preprocessed with the model's spec: (x / 255 - 0.5) / 0.25 spans [-2, 2].
+    assert a.calib.min() >= -2.0 and a.calib.max() <= 2.0 and a.calib.std() > 0.1
