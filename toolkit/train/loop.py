@@ -163,7 +163,7 @@ def fit(
     best: dict[str, Any] = {"epoch": 0, "val_top1": -1.0, "val_loss": math.inf}
     bar = Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=30),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[stats]}"),
@@ -202,7 +202,7 @@ def fit(
                 best.update(epoch=epoch, val_top1=val_top1, val_loss=val_loss)
                 _save(model, out, ds.labels, arch_ref, (h, w), spec.input.channels, epoch, val_top1)
             mark = " [green]best[/green]" if improved else ""
-            bar.update(task, stats=f"{stats}  val loss {val_loss:.3f} top1 {val_top1:.3f}{mark}")
+            bar.update(task, stats=f"{stats} | val top1 {val_top1:.3f}{mark}")
             history.append(
                 {
                     "epoch": epoch,
