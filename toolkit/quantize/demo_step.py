@@ -12,7 +12,7 @@ def run_quantize_step(
     eval_data: str | Path | None,
     *,
     quick: bool = False,
-    max_drop: float | None = 1.0,
+    max_drop: float | None = 0.5,
 ) -> dict[str, Any]:
     """Quantize the demo model for the CPU, measure the accuracy drop, benchmark fp32 vs int8.
 
