@@ -198,7 +198,12 @@ def test_task_rejects_non_classifiers(changes: dict, message: str) -> None:
 def test_make_task() -> None:
     task = make_task(_spec(), topk=3)
     assert isinstance(task, ClassifyTask) and task.topk == 3
-    with pytest.raises(BadInputError, match="detection arrives with the detection module"):
+    # A detector spec gets the detection task; classifier-only options are ignored.
+    from toolkit.tasks.detect import DetectTask
+
+    det = replace(_spec(), task="detect", output=OutputSpec(format="yolov8"))
+    assert isinstance(make_task(det, topk=3, conf=0.5), DetectTask)
+    with pytest.raises(BadInputError, match="not a detector output"):
         make_task(replace(_spec(), task="detect"))
 
 
