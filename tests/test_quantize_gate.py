@@ -116,3 +116,21 @@ def test_demo_step_quantizes_and_benchmarks(data: dict[str, Path], tmp_path: Pat
     assert result["float_top1"] == 1.0 and result["drop_pt"] is not None
     assert [r["precision"] for r in result["benchmark"]] == ["fp32", "int8"]
     assert all(r["status"] == "ok" and r["p50_ms"] > 0 for r in result["benchmark"])
+
+
+def test_prescreen_finds_the_sensitive_layer_in_one_pass(data: dict[str, Path]) -> None:
+    import numpy as np
+    import onnx
+
+    from toolkit.modelfile import load_onnx
+    from toolkit.quantize.gate import layer_units, prescreen
+    from toolkit.quantize.int8 import Int8Quantizer
+
+    calib = np.load(data["npz"])["images"][:32]
+    with Int8Quantizer(load_onnx(data["sensitive"]), calib, "images", target="cpu") as q:
+        prepared = onnx.load(str(q.prepared))
+        units = layer_units(prepared)
+        assert len(units) > 1
+        [top] = prescreen(prepared, q.quantize(), units, calib[:8], "images", keep=1)
+    convs = [u for u in units if "Conv" in u[0] or "conv" in u[0]]
+    assert top == convs[1]  # the second conv: the one that reads the outlier channel

@@ -19,7 +19,7 @@ import numpy as np
 from toolkit.errors import BadInputError, ToolkitError
 from toolkit.quantize.calibration import CalibrationSet, load_calibration
 from toolkit.quantize.compare import agreement, check_eval_data, evaluate, ort_outputs
-from toolkit.quantize.gate import drop_pp, fallback, layer_units, rank_layers
+from toolkit.quantize.gate import drop_pp, fallback, layer_units, prescreen, rank_layers
 from toolkit.quantize.int8 import METHODS, TARGETS, Int8Quantizer
 from toolkit.quantize.report import QuantizeReport, artifact_size
 from toolkit.spec import ModelSpec, SpecOverrides
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp16", "int8")
 # Calibration samples used to rank layers by sensitivity (enough to see a broken layer).
 RANK_SAMPLES = 64
+# Layers ranked one by one (each a re-quantization); more are prescreened in one pass.
+RANK_MAX = 12
+PRESCREEN_SAMPLES = 16
 
 StageProgress = Callable[[str, int, int], None]
 DETECT_NOTE = (
@@ -307,6 +310,10 @@ def _int8(
         result_model, kept = first, list(base)
         if max_drop is not None and drop_pp(m.float_value, metric["value"]) > max_drop:
             units = [u for u in layer_units(prepared) if not set(u) & set(base)]
+            keep = max(RANK_MAX, 2 * max_fallback)
+            if len(units) > keep:
+                units = prescreen(onnx.load(str(q.prepared)), quant([]), units,
+                                  cal.calib[:PRESCREEN_SAMPLES], spec.input.name, keep)  # fmt: skip
             samples = cal.calib[:RANK_SAMPLES]
             reference = ort_outputs(proto, samples, spec.input.name)
             err, ranking = rank_layers(quant, units, samples, reference, spec.input.name,

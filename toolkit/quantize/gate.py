@@ -35,6 +35,11 @@ PASSTHROUGH = frozenset(
 )  # fmt: skip
 # Nodes that never carry int8 data themselves.
 _SKIP = frozenset({"QuantizeLinear", "DequantizeLinear", "Constant", "Shape", "Cast"})
+# Ops whose first output is not float: not exposed for the prescreen.
+_NOT_FLOAT = frozenset(
+    {"ArgMax", "ArgMin", "NonMaxSuppression", "NonZero", "Size", "Equal", "Greater", "Less",
+     "And", "Or", "Not", "Where"}
+)  # fmt: skip
 
 
 @dataclass
@@ -87,6 +92,79 @@ def layer_units(model: Any) -> list[list[str]]:
             src = producer.get(src.input[0]) if src.input else None
         units.append(unit)
     return units
+
+
+def prescreen(
+    float_model: Any,
+    int8_model: Any,
+    units: list[list[str]],
+    samples: np.ndarray,
+    input_name: str,
+    keep: int,
+) -> list[list[str]]:
+    """The ``keep`` units whose head node adds the most error, from one run of each model.
+
+    Every unit head's output is exposed in both graphs (same node names; the int8 graph's
+    tensor may be renamed); a unit's added error is its output error minus the largest error
+    of the unit outputs feeding it. Leave-one-out ranking then runs on these only, so a big
+    graph costs ``keep`` re-quantizations, not one per layer.
+    """
+    if len(units) <= keep:
+        return units
+    heads = [u[0] for u in units]
+    f_out = _expose(float_model, heads)
+    q_out = _expose(int8_model, heads)
+    names = [h for h in heads if h in f_out and h in q_out]
+    ref = _run_all(float_model, [f_out[h] for h in names], samples, input_name)
+    got = _run_all(int8_model, [q_out[h] for h in names], samples, input_name)
+    err = {h: output_error(r, g) for h, r, g in zip(names, ref, got, strict=True)}
+    producer = {o: n for n in float_model.graph.node for o in n.output}
+    scored = []
+    for unit in units:
+        head = unit[0]
+        if head not in err:
+            continue
+        node = next(n for n in float_model.graph.node if n.name == head)
+        upstream = [err.get(_feeding_head(producer, t), 0.0) for t in node.input if t]
+        scored.append((err[head] - max(upstream, default=0.0), unit))
+    scored.sort(key=lambda x: -x[0])
+    return [u for _, u in scored[:keep]]
+
+
+def _feeding_head(producer: dict[str, Any], tensor: str) -> str:
+    src = producer.get(tensor)
+    while src is not None and (src.op_type in PASSTHROUGH or src.op_type in _SKIP) and src.input:
+        src = producer.get(src.input[0])
+    return src.name if src is not None else ""
+
+
+def _expose(model: Any, heads: list[str]) -> dict[str, str]:
+    """Add each head node's first output to ``model``'s graph outputs; head -> tensor name."""
+    from onnx import TensorProto, helper
+
+    present = {o.name for o in model.graph.output}
+    found = {}
+    for node in model.graph.node:
+        if node.name in heads and node.output and node.op_type not in _NOT_FLOAT:
+            found[node.name] = node.output[0]
+            if node.output[0] not in present:
+                model.graph.output.append(
+                    helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, None)
+                )
+                present.add(node.output[0])
+    return found
+
+
+def _run_all(
+    model: Any, names: list[str], samples: np.ndarray, input_name: str
+) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    outs = [sess.run(names, {input_name: samples[i : i + 1]}) for i in range(len(samples))]
+    return [np.concatenate([o[k] for o in outs]) for k in range(len(names))]
 
 
 def rank_layers(
