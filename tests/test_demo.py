@@ -30,7 +30,17 @@ SUMMARY_KEYS = {
     "total_s",
     "artifacts",
 }
-STEPS = ["data", "train", "export", "validate", "benchmark", "predict"]
+STEPS = [
+    "data",
+    "train",
+    "export",
+    "validate",
+    "benchmark",
+    "predict",
+    "quantize",
+    "detect",
+    "live",
+]
 
 
 def _edgetk() -> str:
@@ -73,6 +83,20 @@ def test_quick_demo_through_the_console_script(tmp_path: Path) -> None:
     predictions = summary["steps"]["predict"]["images"]
     assert {p["truth"] for p in predictions} == {"ok", "scratch", "spot", "crack"}
     assert (workdir / "predictions.png").stat().st_size > 0
+    # int8 for the CPU, its spec says so; the shipped detector finds defects; the live loop
+    # wrote a video and one event per frame, and saw NG parts.
+    q = summary["steps"]["quantize"]
+    assert q["passed"] and q["target"] == "cpu"
+    int8_spec = json.loads(read_metadata(onnx.load(str(workdir / "model.int8.onnx")))["edgetk"])
+    assert int8_spec["precision"] == "int8"
+    assert int8_spec["extra"]["quantization"]["target"] == "cpu"
+    det = summary["steps"]["detect"]
+    assert det["val"]["map50"] >= 0.5 and det["predict"]["detections"] > 0
+    live = summary["steps"]["live"]
+    events = (workdir / "live" / "events.jsonl").read_text().splitlines()
+    assert len(events) == live["frames"] > 0 and live["dropped"] == 0
+    assert live["ng"] > 0 and live["ok"] + live["ng"] == live["frames"]
+    assert (workdir / "live" / "live.mp4").stat().st_size > 0
     # The human summary went to stderr.
     assert "edgetk demo" in proc.stderr
 

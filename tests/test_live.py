@@ -63,7 +63,7 @@ def test_file_source_in_order_with_all_sinks(tiny_onnx: Path, clip: Path, tmp_pa
     assert set(s["frame_age_ms"]) == {"p50", "p99"}
 
     events = read_events(tmp_path / "ev.jsonl")
-    assert [e["frame"] for e in events] == list(range(60))  # every frame, in order
+    assert [e["frame"] for e in events] == list(range(150))  # every frame, in order
     for e in events:
         assert set(e) == {"ts", "frame", "source", "verdict", "top"}
         assert e["ts"].endswith("Z") and e["source"] == str(clip)
@@ -163,10 +163,10 @@ def test_unpaced_synthetic_is_deterministic(tiny_onnx: Path, tmp_path: Path) -> 
     from toolkit.video.demo_step import run_live_step
 
     s = run_live_step(tmp_path, tiny_onnx, quick=True)
-    assert (s["frames"], s["dropped"], s["source"]) == (60, 0, "synthetic")
+    assert (s["frames"], s["dropped"], s["source"]) == (150, 0, "synthetic")
     events = read_events(tmp_path / "live" / "events.jsonl")
-    assert [e["frame"] for e in events] == list(range(60))
-    assert count_video_frames(tmp_path / "live" / "live.mp4") == 60
+    assert [e["frame"] for e in events] == list(range(150))
+    assert count_video_frames(tmp_path / "live" / "live.mp4") == 150
     assert len(list((tmp_path / "live" / "ng").glob("*.jpg"))) == s["ng"]
     again = run_live_step(tmp_path, tiny_onnx, quick=True)  # a rerun overwrites its outputs
     assert read_events(tmp_path / "live" / "events.jsonl") == [

@@ -40,7 +40,7 @@ def _params_on_meta(name: str, **kwargs: int) -> int:
 
 
 def test_catalog_holds_the_lecture_families() -> None:
-    assert set(list_models()) == {*PUBLISHED, "defect-cls"}
+    assert set(list_models()) == {*PUBLISHED, "defect-cls", "defect-det"}
 
 
 @pytest.mark.parametrize("name", list(PUBLISHED))
@@ -198,7 +198,7 @@ def test_cli_zoo_json() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     rows = {row["name"]: row for row in data["models"]}
-    assert set(rows) == {*PUBLISHED, "defect-cls"}
+    assert set(rows) == {*PUBLISHED, "defect-cls", "defect-det"}
     for name, params in PUBLISHED.items():
         assert rows[name]["params"] == params
     assert rows["vgg16"]["input_shape"] == [3, 224, 224]

@@ -267,6 +267,33 @@ def _contact_sheet(frames: list[Any], rows: list[dict[str, Any]], out: Path) -> 
         tmp.write_bytes(buf.tobytes() if ok else b"")
 
 
+def step_quantize(ctx: DemoContext) -> dict[str, Any]:
+    """int8 for the CPU with the accuracy gate, and fp32 vs int8 latency."""
+    from toolkit.quantize.demo_step import run_quantize_step
+
+    return run_quantize_step(
+        ctx.config.workdir, ctx.onnx, ctx.data_dir / "val", quick=ctx.config.quick
+    )
+
+
+def step_detect(ctx: DemoContext) -> dict[str, Any]:
+    """The defect detector: export, mAP in ONNX Runtime, annotated belt frames."""
+    from toolkit.demo_detect import run_detection_step
+
+    return run_detection_step(
+        ctx.config.workdir, quick=ctx.config.quick, force=True, progress=ctx.progress
+    )
+
+
+def step_live(ctx: DemoContext) -> dict[str, Any]:
+    """The live loop on the synthetic conveyor: annotated video, events, NG snapshots."""
+    from toolkit.video.demo_step import run_live_step
+
+    detector = ctx.path("defect-det.onnx")
+    model = detector if detector.exists() else ctx.onnx
+    return run_live_step(ctx.config.workdir, model, quick=ctx.config.quick)
+
+
 def default_steps() -> list[DemoStep]:
     """The demo's steps, in order (later features add theirs)."""
     return [
@@ -276,6 +303,9 @@ def default_steps() -> list[DemoStep]:
         DemoStep("validate", "validate in ONNX Runtime", step_validate),
         DemoStep("benchmark", "ONNX Runtime vs PyTorch", step_benchmark),
         DemoStep("predict", "predict held-out images", step_predict),
+        DemoStep("quantize", "int8 (cpu target) with an accuracy gate", step_quantize),
+        DemoStep("detect", "defect detector: export, mAP, predictions", step_detect),
+        DemoStep("live", "live loop on the synthetic conveyor", step_live),
     ]
 
 
@@ -346,7 +376,17 @@ def _summary(ctx: DemoContext, timings: dict[str, float], total: float) -> dict[
         headline["speedup_ort_vs_torch_batch1"] = first.get("speedup")
     artifacts = {
         name: str(ctx.path(name))
-        for name in ("data", "weights.pt", "model.onnx", "bench.json", "predictions.png")
+        for name in (
+            "data",
+            "weights.pt",
+            "model.onnx",
+            "bench.json",
+            "predictions.png",
+            "model.int8.onnx",
+            "defect-det.onnx",
+            "det_predictions",
+            "live",
+        )
         if ctx.path(name).exists()
     }
     artifacts["summary.json"] = str(ctx.path("summary.json"))

@@ -1,4 +1,4 @@
-"""`edgetk demo`: synthetic defects -> train -> ONNX -> validate -> benchmark -> predict."""
+"""`edgetk demo`: synthetic defects -> train -> ONNX -> validate -> benchmark -> int8 -> detect -> live."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def command(
 
     Makes a synthetic defect-inspection data set, trains the zoo's defect classifier on CPU,
     exports it to ONNX (with a parity check), validates it in ONNX Runtime, benchmarks ONNX
-    Runtime against PyTorch, classifies a few images, and writes summary.json.
+    Runtime against PyTorch, classifies a few images, quantizes to int8 for the CPU behind an
+    accuracy gate, runs the defect detector (export, mAP), runs the live loop on a synthetic
+    conveyor (annotated video, events), and writes summary.json.
     """
     from toolkit.demo import run_demo
 
@@ -81,8 +83,34 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if "predict" in steps:
         p = steps["predict"]
         row("predict", f"{p['correct']}/{len(p['images'])} right -> {p['sheet']}")
+    if "quantize" in steps:
+        q = steps["quantize"]
+        text = f"int8 ({q['target']}) top-1 {_num(q['int8_top1'])} vs fp32 {_num(q['float_top1'])}"
+        text += f", drop {_num(q['drop_pt'])} pt" if q.get("drop_pt") is not None else ""
+        if q.get("int8_vs_fp32_latency") is not None:
+            text += f", latency {q['int8_vs_fp32_latency']}x fp32"
+        row("quantize", text if q["passed"] else "rejected by the accuracy gate: " + text)
+    if "detect" in steps:
+        d = steps["detect"]
+        v = d["val"]
+        row(
+            "detect",
+            f"mAP50 {v['map50']:.3f}, mAP50-95 {v['map50_95']:.3f} on {v['images']} images; "
+            f"{d['predict']['detections']} boxes on {d['predict']['frames']} belt frames",
+        )
+    if "live" in steps:
+        lv = steps["live"]
+        row(
+            "live",
+            f"{lv['frames']} frames at {lv['fps']:.1f} FPS, OK {lv['ok']} / NG {lv['ng']}, "
+            f"e2e p50 {lv['latency_ms']['end_to_end']['p50']:.1f} ms",
+        )
     console.print(table)
     console.print(
         f"total {summary['total_s']:.1f} s; artifacts in [bold]{summary['workdir']}[/bold] "
         "(summary.json)"
     )
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
