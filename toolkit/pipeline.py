@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import BadInputError
+from toolkit.tasks.base import prepare_inputs
 from toolkit.video.reader import Frame, FrameReader
 from toolkit.video.sinks import Sink
 from toolkit.video.sources import Source, utc_iso
@@ -94,16 +95,9 @@ class _Counts:
 
 
 def _infer_batch(session: Any, task: Any, judge: Judge, frames: list[Frame]) -> _Batch:
-    n = len(frames)
     images = [judge.crop(f.image) for f in frames]
-    fixed = session.max_batch
-    if fixed is not None and n < fixed:  # a static-batch model: pad with the last frame
-        images += [images[-1]] * (fixed - n)
     t0 = time.perf_counter()
-    inputs, metas = task.preprocess(images)
-    # A single-input model takes its tensor whatever the session calls it (as run_task does).
-    if len(inputs) == 1 and len(session.inputs) == 1:
-        inputs = {session.input_name: next(iter(inputs.values()))}
+    inputs, metas = prepare_inputs(session, task, images)
     t1 = time.perf_counter()
     outputs = session.infer(inputs)
     t2 = time.perf_counter()
@@ -201,7 +195,7 @@ def run_loop(
         raise BadInputError(f"--batch must be at least 1, got {opts.batch}")
     stop = stop or StopFlag()
     draw = overlay or draw_overlay
-    fixed = session.max_batch
+    fixed = session.static_batch
     batch = fixed if fixed is not None else opts.batch
     stats, counts = LoopStats(), _Counts()
     needs_image = any(s.needs_image for s in sinks)

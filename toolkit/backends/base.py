@@ -91,6 +91,14 @@ class Session(ABC):
         """The largest batch the model accepts (None: unbounded), from the first input."""
         return self.inputs[0].shape[0]
 
+    @property
+    def static_batch(self) -> int | None:
+        """The batch every call must have (None: the batch axis is dynamic).
+
+        Not ``max_batch``: a TensorRT profile bounds a dynamic batch without fixing it.
+        """
+        return self.inputs[0].shape[0]
+
     @abstractmethod
     def _infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 

@@ -54,28 +54,37 @@ def make_task(spec: ModelSpec, **opts: Any) -> Task[Any]:
     raise BadInputError(f"unknown task '{spec.task}'")
 
 
+def prepare_inputs(
+    session: Session, task: Task[Any], frames: list[np.ndarray]
+) -> tuple[dict[str, np.ndarray], list[FrameMeta]]:
+    """Preprocess ``frames`` into the inputs ``session`` takes.
+
+    A model with a static batch B that gets fewer frames is padded by repeating the last one
+    (the caller drops the extra results). The spec's input name may differ from the session's
+    (a renamed or torch model): a single-input model takes its tensor whatever it is called.
+    """
+    fixed = session.static_batch
+    if fixed is not None and len(frames) < fixed:
+        frames = frames + [frames[-1]] * (fixed - len(frames))
+    inputs, metas = task.preprocess(frames)
+    if len(inputs) == 1 and len(session.inputs) == 1:
+        inputs = {session.input_name: next(iter(inputs.values()))}
+    return inputs, metas
+
+
 def run_task(session: Session, task: Task[R_co], frames: list[np.ndarray]) -> list[R_co]:
     """Run ``frames`` through ``task`` and ``session``, one result per frame.
 
     A model exported with a static batch size B gets exactly B frames per call: the frames are
-    cut into chunks of B and the last chunk is padded by repeating its last frame (those
-    results are dropped).
+    cut into chunks of B and the last chunk is padded (see :func:`prepare_inputs`).
     """
     if not frames:
         return []
-    fixed = session.max_batch
-    step = fixed if fixed is not None else len(frames)
+    step = session.static_batch or len(frames)
     results: list[R_co] = []
     for start in range(0, len(frames), step):
         chunk = frames[start : start + step]
-        n = len(chunk)
-        if fixed is not None and n < fixed:
-            chunk = chunk + [chunk[-1]] * (fixed - n)
-        inputs, metas = task.preprocess(chunk)
-        # The spec's input name may differ from the session's (a renamed or torch model):
-        # a single-input model takes its tensor whatever it is called.
-        if len(inputs) == 1 and len(session.inputs) == 1:
-            inputs = {session.input_name: next(iter(inputs.values()))}
+        inputs, metas = prepare_inputs(session, task, chunk)
         outputs = session.infer(inputs)
-        results.extend(task.postprocess(outputs, metas)[:n])
+        results.extend(task.postprocess(outputs, metas)[: len(chunk)])
     return results
