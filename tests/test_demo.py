@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import onnx
-import pytest
+from _cli import edgetk_script
 from typer.testing import CliRunner
 
 from toolkit.cli.app import app
@@ -43,13 +41,7 @@ STEPS = [
 ]
 
 
-def _edgetk() -> str:
-    """The console script installed beside this interpreter (or on PATH)."""
-    here = Path(sys.executable).with_name("edgetk")
-    found = str(here) if here.exists() else shutil.which("edgetk")
-    if found is None:
-        pytest.fail("the edgetk console script is not installed (pip install -e .)")
-    return found
+_edgetk = edgetk_script
 
 
 def test_quick_demo_through_the_console_script(tmp_path: Path) -> None:

@@ -81,7 +81,8 @@ def test_report_parity_numbers(exported: Exported) -> None:
 
 def test_spec_is_embedded(exported: Exported) -> None:
     spec = read_spec(exported.path)
-    assert spec.source == exported.ref
+    assert spec.source == "src/tiny_models.py:build"  # relative to the ONNX file's folder
+    assert spec.random_weights is None  # a file.py model may load weights of its own
     assert spec.labels == ("ok", "scratch", "spot")
     assert spec.input.name == "images" and spec.input.shape == (None, 3, 32, 32)
     assert spec.preprocess.mean == (0.5, 0.5, 0.5) and spec.preprocess.std == (0.25, 0.25, 0.25)
@@ -171,7 +172,8 @@ def test_cli_json(exported: Exported, tmp_path: Path) -> None:
     doc = json.loads(stdout)
     assert doc["output"] == str(out) and doc["input_shape"] == [None, 3, 24, 24]
     assert doc["parity"]["passed"] and doc["parity"]["max_abs_diff"] < 1e-4
-    assert doc["spec"]["source"] == exported.ref
+    recorded, _, name = doc["spec"]["source"].rpartition(":")
+    assert (out.parent / recorded).resolve() == exported.models_py.resolve() and name == "build"
     assert read_spec(out).input.shape == (None, 3, 24, 24)
 
 
@@ -179,8 +181,8 @@ def test_cli_human_table(exported: Exported, tmp_path: Path) -> None:
     out = tmp_path / "human.onnx"
     code, stdout, stderr = _cli(exported.ref, "-o", out, "--imgsz", "24", "--batch", "1")
     assert code == 0, stderr
-    assert stdout == ""
-    text = " ".join(stderr.split())
+    assert stderr == ""
+    text = " ".join(stdout.split())
     assert "images [1, 3, 24, 24]" in text and "max abs diff" in text and "top-1" in text
 
 

@@ -57,10 +57,10 @@ def test_cli_info_json():
 def test_cli_info_human():
     result = CliRunner().invoke(app, ["info"])
     assert result.exit_code == 0, result.output
-    assert result.stdout == ""  # human output goes to stderr
-    assert "onnxruntime" in result.stderr and "ort-cpu" in result.stderr
-    assert "available" in result.stderr  # the backends table
-    assert "edge-toolkit[tensorrt]" in result.stderr  # brackets not eaten by rich markup
+    assert result.stderr == ""  # human output goes to stdout
+    assert "onnxruntime" in result.stdout and "ort-cpu" in result.stdout
+    assert "available" in result.stdout  # the backends table
+    assert "edgetk[tensorrt]" in result.stdout  # brackets not eaten by rich markup
 
 
 def test_opencv_build_flags_parse():

@@ -181,9 +181,9 @@ def test_cli_inspect_onnx_and_table(tiny_onnx: Path) -> None:
 
     table = _run("inspect", "zoo:lenet5", "--imgsz", "32")
     assert table.exit_code == 0, table.output
-    assert "61,706" in table.stderr
-    assert "1x120x1x1" in table.stderr
-    assert table.stdout == ""
+    assert "61,706" in table.stdout
+    assert "1x120x1x1" in table.stdout
+    assert table.stderr == ""
 
 
 @pytest.mark.parametrize(

@@ -70,10 +70,10 @@ def test_predict_human_output_and_save(colour_model: Path, tmp_path: Path) -> No
         "predict", colour_model, tmp_path / "imgs", "--save", save, "--batch", "3"
     )
     assert code == 0, err
-    assert out == ""  # human output goes to stderr
-    assert "4 image(s)" in err and "annotated images in" in err
+    assert err == ""  # human output goes to stdout (so it can be piped)
+    assert "4 image(s)" in out and "annotated images in" in out
     # One table row per image (paths may be folded to the terminal's width; labels are not).
-    assert err.count("red 1.000") == 2 and err.count("blue 1.000") == 1
+    assert out.count("red 1.000") == 2 and out.count("blue 1.000") == 1
     written = sorted(p.relative_to(save).as_posix() for p in save.rglob("*") if p.is_file())
     assert written == ["a_red.png", "b_green.jpg", "sub/c_blue.png", "sub/d_red.bmp"]
     annotated = cv2.imread(str(save / "a_red.png"))
@@ -117,7 +117,7 @@ def test_val_human_output(tiny_onnx: Path, tmp_path: Path) -> None:
         write_image(data / label / "0.png", color_image("red"))
     code, out, err = _run("val", tiny_onnx, data)
     assert code == 0, err
-    assert out == "" and "top-1" in err and "n=2" in err and "spot" in err
+    assert err == "" and "top-1" in out and "n=2" in out and "spot" in out
 
 
 def test_val_labels_flag_maps_folders(colour_model: Path, tmp_path: Path) -> None:
@@ -190,7 +190,9 @@ def test_bad_inputs_exit_2_with_one_line(case: str, colour_model: Path, tmp_path
     args, message = _bad_cases(tmp_path, colour_model)[case]
     code, out, err = _run(*args, "--json")
     assert code == 2, (case, err)
-    assert out == ""  # no half JSON document
+    # One JSON document on stdout, also on failure, and the one-line message on stderr.
+    doc = json.loads(out)
+    assert doc["exit_code"] == 2 and message in doc["error"]
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert message in lines[0]

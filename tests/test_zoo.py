@@ -213,6 +213,6 @@ def test_cli_zoo_table() -> None:
 
     result = CliRunner().invoke(app, ["zoo"])
     assert result.exit_code == 0, result.output
-    assert "138,357,544" in result.stderr
-    assert "3x96x96" in result.stderr
-    assert result.stdout == ""  # the human table goes to stderr
+    assert "138,357,544" in result.stdout
+    assert "3x96x96" in result.stdout
+    assert result.stderr == ""  # the human table goes to stdout: `edgetk zoo | grep` works

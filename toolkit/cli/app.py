@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -21,6 +22,7 @@ from toolkit.cli import (
     cmd_val,
     cmd_zoo,
 )
+from toolkit.cli.common import err_console, print_json
 
 app = typer.Typer(
     name="edgetk",
@@ -67,5 +69,18 @@ for _name, _mod in [
     app.command(_name)(_mod.command)
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """The console script. Parser errors get the same conventions as command errors: exit 2,
+    and with ``--json`` one JSON document on stdout."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        code = app(args, prog_name="edgetk", standalone_mode=False)
+    except typer.TyperException as e:  # a usage error found by the parser
+        e.show()
+        if "--json" in args:
+            print_json({"error": e.format_message(), "exit_code": e.exit_code})
+        sys.exit(e.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        err_console.print("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -43,7 +43,9 @@ TARGET_HELP = (
 def command(
     model: Annotated[str, typer.Argument(help="The float .onnx model.")],
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="The quantized .onnx to write.")
+        str | None, typer.Option(
+            "--output", "-o", help="The quantized .onnx to write (required, except with --check-only)."
+        )
     ] = None,
     precision: Annotated[str, typer.Option("--precision", help="fp16 | int8")] = "int8",
     target: Annotated[str, typer.Option("--target", help=TARGET_HELP)] = "tensorrt",

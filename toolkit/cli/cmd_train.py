@@ -32,12 +32,12 @@ def command(
         str | None, typer.Option("--imgsz", help="Input size N or H,W (default: the model's).")
     ] = None,
     batch: Annotated[
-        int | None, typer.Option("--batch", help="Images per step [default: 32; detect: 16].")
+        int | None, typer.Option("--batch", help="Images per step (default: 32; detect: 16).")
     ] = None,
     lr: Annotated[
         float | None,
         typer.Option(
-            "--lr", help="Peak learning rate, AdamW, cosine [default: 3e-3; detect: 2e-3]."
+            "--lr", help="Peak learning rate, AdamW, cosine (default: 3e-3; detect: 2e-3)."
         ),
     ] = None,
     val_fraction: Annotated[
