@@ -202,7 +202,7 @@ def test_gpu_backend_without_gpu_names_what_is_missing(tiny_onnx: Path, backend:
     with pytest.raises(BackendUnavailableError) as e:
         open_session(tiny_onnx, backend)
     msg = str(e.value)
-    assert "onnxruntime-gpu" in msg and "edge-toolkit[gpu]" in msg
+    assert "onnxruntime-gpu" in msg and "edgetk[gpu]" in msg
     assert "CPUExecutionProvider" in msg  # lists what is available
     assert backend_status()[backend] is not None
 

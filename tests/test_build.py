@@ -208,7 +208,7 @@ def test_cli_without_tensorrt_names_the_extra(tiny_onnx: Path, tmp_path: Path):
     assert result.exit_code == 2, result.output
     err = result.stderr.strip()
     assert len(err.splitlines()) == 1
-    assert "tensorrt is not installed" in err and 'pip install "edge-toolkit[tensorrt]"' in err
+    assert "tensorrt is not installed" in err and 'pip install "edgetk[tensorrt]"' in err
     assert not out.exists()
 
 

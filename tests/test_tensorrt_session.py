@@ -26,7 +26,7 @@ from toolkit.errors import BackendUnavailableError, BadInputError, MissingDepend
 from toolkit.modelfile import read_spec
 
 TENSORRT_INSTALLED = importlib.util.find_spec("tensorrt") is not None
-HINT = 'pip install "edge-toolkit[tensorrt]"'
+HINT = 'pip install "edgetk[tensorrt]"'
 
 
 def _tensorrt_ready() -> bool:
@@ -73,7 +73,7 @@ def test_status_names_the_extra():
 @pytest.mark.parametrize("backend", ["tensorrt", "auto"])
 def test_open_engine_without_tensorrt_is_unavailable(fake_engine: Path, backend: str):
     with pytest.raises(
-        BackendUnavailableError, match=r"tensorrt is not installed.*edge-toolkit\[tensorrt\]"
+        BackendUnavailableError, match=r"tensorrt is not installed.*edgetk\[tensorrt\]"
     ):
         open_session(fake_engine, backend)
 
@@ -102,7 +102,7 @@ def test_benchmark_engine_reports_tensorrt_unavailable(fake_engine: Path):
     rows = {r["backend"]: r for r in json.loads(result.stdout)["results"]}
     trt = rows["tensorrt"]
     assert trt["status"].startswith("unavailable: tensorrt is not installed")
-    assert "edge-toolkit[tensorrt]" in trt["status"]
+    assert "edgetk[tensorrt]" in trt["status"]
     assert trt["precision"] == "int8"  # from the sidecar
     assert trt["latency_ms"] is None
     assert rows["ort-cpu"]["status"].startswith("unavailable: ")

@@ -30,7 +30,7 @@ class MissingDependencyError(BadInputError):
     """An optional dependency is not installed; the message names the extra to install."""
 
     def __init__(self, module: str, extra: str | None = None, purpose: str = "") -> None:
-        hint = f'pip install "edge-toolkit[{extra}]"' if extra else f"pip install {module}"
+        hint = f'pip install "edgetk[{extra}]"' if extra else f"pip install {module}"
         what = f" (needed for {purpose})" if purpose else ""
         super().__init__(f"{module} is not installed{what}: {hint}")
         self.module = module

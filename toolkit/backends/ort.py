@@ -37,7 +37,7 @@ from toolkit.spec import ModelSpec, SpecOverrides
 
 log = logging.getLogger(__name__)
 
-GPU_HINT = 'pip install "edge-toolkit[gpu]"'
+GPU_HINT = 'pip install "edgetk[gpu]"'
 # The largest batch a TensorRT optimization profile covers when the model's batch is dynamic.
 DEFAULT_MAX_BATCH = 32
 

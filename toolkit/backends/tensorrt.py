@@ -38,7 +38,7 @@ from toolkit.spec import SpecOverrides
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = 'pip install "edge-toolkit[tensorrt]"'
+INSTALL_HINT = 'pip install "edgetk[tensorrt]"'
 
 
 def is_engine(model: str | Path) -> bool:

@@ -133,7 +133,7 @@ def render_table(report: BenchReport) -> Any:
     title = "edgetk benchmark"
     if results and not many_models:
         title += f": {results[0].model}"
-    # Text, not markup strings: statuses hold brackets ("edge-toolkit[gpu]") rich would eat.
+    # Text, not markup strings: statuses hold brackets ("edgetk[gpu]") rich would eat.
     table = Table(
         title=Text(title),
         caption=Text(_machine_line(report.machine)),

@@ -217,6 +217,31 @@ def instantiate(
 # -- model hubs --------------------------------------------------------------------------
 
 
+def _import_hub(name: str, what: str) -> Any:
+    """Import torchvision or timm; a torchvision built for another torch gets the fix named.
+
+    PyPI's torchvision wheels are built against PyPI's (CUDA) torch; beside a CPU build of
+    torch their compiled ops fail to register ("operator torchvision::nms does not exist").
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise MissingDependencyError(name, name, what) from e
+    except RuntimeError as e:
+        if "torchvision::" not in str(e):
+            raise
+        import torch
+
+        major, minor = (int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+        tv = f"0.{minor + 15}" if major == 2 else "the matching release"
+        local = torch.__version__.partition("+")[2] or "cpu"
+        raise ModelLoadError(
+            f"{what}: the installed torchvision does not fit torch {torch.__version__} ({e}); "
+            f"install the torchvision built for it: pip install 'torchvision=={tv}.*' "
+            f"--index-url https://download.pytorch.org/whl/{local}"
+        ) from e
+
+
 def build_hub_model(
     ref: Reference, *, num_classes: int | None = None, in_chans: int | None = None
 ) -> Any:
@@ -226,20 +251,14 @@ def build_hub_model(
         kwargs["num_classes"] = num_classes
     what = f"{ref.kind}:{ref.target}"
     if ref.kind == "torchvision":
-        try:
-            import torchvision
-        except ImportError as e:
-            raise MissingDependencyError("torchvision", None, what) from e
+        torchvision = _import_hub("torchvision", what)
         if in_chans not in (None, 3):
             raise BadInputError(f"{what}: torchvision models take 3 input channels")
         try:
             return torchvision.models.get_model(ref.target, weights=None, **kwargs)
         except ValueError as e:  # unknown name
             raise ModelLoadError(f"{what}: {e}") from e
-    try:
-        import timm
-    except ImportError as e:
-        raise MissingDependencyError("timm", None, what) from e
+    timm = _import_hub("timm", what)
     if in_chans is not None:
         kwargs["in_chans"] = in_chans
     try:
