@@ -3,6 +3,10 @@
 An ONNX model saved with external weights is a pair (``m.onnx`` + ``m.onnx.data``); both are
 written to temp names and renamed together, and an existing output is never replaced without
 ``force``.
+
+``tempfile`` makes its files 0600 and folders 0700 (private on purpose), and a rename keeps the
+mode: :func:`apply_umask` gives a temp file or folder the mode a plain ``open``/``mkdir`` would
+have had, before it becomes the artifact.
 """
 
 from __future__ import annotations
@@ -10,10 +14,40 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from toolkit.errors import BadInputError, OutputExistsError
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows.
+
+    ``os.umask`` can only be read by setting it: another thread creating a file in that
+    window would get mode 0666. Linux reports it in /proc (kernel 4.7+); elsewhere it is set
+    and restored under a lock (which orders our own callers, not foreign threads).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | Path) -> None:
+    """Give a temp file (0666) or folder (0777) the mode the umask allows, as open/mkdir do."""
+    p = Path(path)
+    base = 0o777 if p.is_dir() else 0o666
+    os.chmod(p, base & ~current_umask())
 
 
 def check_output(path: str | Path, force: bool) -> Path:
@@ -37,6 +71,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        apply_umask(tmp_path)
         os.replace(tmp_path, p)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -83,6 +118,9 @@ def save_onnx(model: object, path: str | Path, *, external_threshold: int = 1_90
             all_tensors_to_one_file=True,
             location=p.name + ".data",
         )
+        # onnx writes these with plain open(), but the pair must match what atomic_path gives.
+        for q in (tmpdir / (p.name + ".data"), tmp_model):
+            apply_umask(q)
         os.replace(tmpdir / (p.name + ".data"), p.with_name(p.name + ".data"))
         os.replace(tmp_model, p)
     finally:

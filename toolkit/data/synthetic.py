@@ -45,6 +45,7 @@ from toolkit.data.parts import (
     sample_part,
 )
 from toolkit.errors import BadInputError, OutputExistsError
+from toolkit.fileio import apply_umask
 
 __all__ = [
     "CLASSES",
@@ -247,6 +248,7 @@ def make_classification_set(
             "counts": counts,
         }
         (tmp / _MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        apply_umask(tmp)  # mkdtemp made it 0700; the set is for everyone the umask allows
         if root.exists():
             shutil.rmtree(root)
         tmp.rename(root)

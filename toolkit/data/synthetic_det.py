@@ -39,6 +39,7 @@ from toolkit.data.parts import (
 )
 from toolkit.data.synthetic import belt_window, make_belt, sample_lighting
 from toolkit.errors import BadInputError, OutputExistsError
+from toolkit.fileio import apply_umask
 
 __all__ = ["DET_CLASSES", "BeltScene", "make_detection_set", "render_scene"]
 
@@ -179,6 +180,7 @@ def make_detection_set(
             "counts": counts,
         }
         (tmp / _MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        apply_umask(tmp)  # mkdtemp made it 0700; the set is for everyone the umask allows
         if root.exists():
             shutil.rmtree(root)
         tmp.rename(root)
