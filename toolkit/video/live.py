@@ -25,7 +25,7 @@ class Outputs:
     """Where results go (None: not written)."""
 
     save: Path | None = None
-    events: Path | None = None
+    events: Path | None = None  # "-": standard output
     events_filter: str = "all"
     snapshots: Path | None = None
     show: bool | None = None  # None: a window only where a display exists
@@ -79,7 +79,10 @@ def open_sinks(outputs: Outputs, fps: float | None) -> list[Any]:
         if show is None:
             show = display_available()
         elif show and not display_available():
-            raise BadInputError("--show: no display here (no DISPLAY, or OpenCV without a GUI)")
+            raise BadInputError(
+                "--show: no window here: no DISPLAY, or an OpenCV without a GUI "
+                "(opencv-python-headless; for a window replace it with opencv-python)"
+            )
         if show:
             sinks.append(DisplaySink())
     except BaseException:

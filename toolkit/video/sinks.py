@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
-from toolkit.fileio import atomic_write_bytes, atomic_write_text, check_output
+from toolkit.fileio import apply_umask, atomic_write_bytes, atomic_write_text, check_output
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
@@ -33,16 +34,21 @@ class EventsSink:
     """One JSON line per processed frame (``only_ng``: NG frames only), flushed per line.
 
     Each line is written whole and flushed, so a run stopped at any moment leaves complete
-    lines only.
+    lines only. The path ``-`` means standard output (a pipe into ``jq`` or a collector); it
+    is never closed here, the process still owns it.
     """
 
     needs_image = False
 
     def __init__(self, path: Path, *, only_ng: bool = False, force: bool = False) -> None:
+        self.path, self.only_ng, self.count = path, only_ng, 0
+        self._f: TextIO
+        if is_stdout(path):
+            self._f, self._own = sys.stdout, False
+            return
         check_output(path, force)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.only_ng, self.count = path, only_ng, 0
-        self._f = path.open("w", encoding="utf-8")
+        self._f, self._own = path.open("w", encoding="utf-8"), True
 
     def write(self, event: dict[str, Any], annotated: np.ndarray | None) -> None:
         if self.only_ng and event["verdict"] != "NG":
@@ -52,8 +58,13 @@ class EventsSink:
         self.count += 1
 
     def close(self) -> None:
-        if not self._f.closed:
+        if self._own and not self._f.closed:
             self._f.close()
+
+
+def is_stdout(path: str | Path | None) -> bool:
+    """True for the path ``-`` (the usual name of standard output on a command line)."""
+    return path is not None and str(path) == "-"
 
 
 class SnapshotSink:
@@ -131,6 +142,7 @@ class VideoSink:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            apply_umask(self._tmp)  # mkstemp made it 0600
             os.replace(self._tmp, self.path)
         elif self._tmp.exists():
             self._tmp.unlink()
