@@ -8,7 +8,9 @@ from flags (:class:`SpecOverrides`) and defaults.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from toolkit._version import __version__
@@ -88,7 +90,13 @@ class ModelSpec:
     labels: tuple[str, ...] = ()
     output: OutputSpec = field(default_factory=OutputSpec)
     precision: str = "fp32"
+    # The PyTorch reference it was exported from. A file in it (``net.py:Net``, ``m.pt``) is
+    # relative to the model file's folder, so the pair can move together (see portable_ref).
     source: str | None = None
+    # True: the weights are a fresh random initialization (a zoo entry without shipped
+    # weights, a hub architecture, no --weights): outputs mean nothing. None: not known
+    # (the model's own code may load weights; files written before this field existed).
+    random_weights: bool | None = None
     version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -156,6 +164,10 @@ class ModelSpec:
             raise BadInputError(f"mean/std must have 1 or {ch} values for {ch} channels")
         if any(s == 0 for s in self.preprocess.std):
             raise BadInputError("std values must be non-zero")
+        if self.random_weights is not None and not isinstance(self.random_weights, bool):
+            raise BadInputError(
+                f"random_weights must be true, false or null, got {self.random_weights!r}"
+            )
 
     def with_changes(self, **changes: Any) -> ModelSpec:
         spec = replace(self, **changes)
@@ -166,6 +178,89 @@ class ModelSpec:
 def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in d.items() if k in names}
+
+
+# -- files a spec names: portable between folders ---------------------------------------------
+
+# References that name no file (kept as they are); "package:" is a zoo entry's shipped weights.
+_NAMED_PREFIXES = ("zoo:", "torchvision:", "timm:", "package:")
+_PROGRAM_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript", ".pt2")
+
+
+def _split_file(ref: str, *, any_file: bool) -> tuple[str, str] | None:
+    """``(file, rest)`` when ``ref`` names a file (``net.py:Net`` -> ``("net.py", ":Net")``).
+
+    ``any_file``: the whole string is a path unless it is a named reference (weights); else
+    only ``*.py:Name`` and saved programs are files (``package.module:Name`` is not).
+    """
+    if ref.startswith(_NAMED_PREFIXES):
+        return None
+    target, sep, symbol = ref.rpartition(":")
+    if sep and target.endswith(".py"):
+        return target, sep + symbol
+    if any_file or ref.lower().endswith(_PROGRAM_SUFFIXES):
+        return ref, ""
+    return None
+
+
+def portable_ref(ref: str, folder: str | Path, *, any_file: bool = False) -> str:
+    """``ref`` with its file (as found from the working folder) relative to ``folder``.
+
+    ``folder`` is where the model file is written: recorded this way, the model and its
+    ``net.py`` keep working when moved together, from any working folder.
+    """
+    parts = _split_file(ref, any_file=any_file)
+    if parts is None:
+        return ref
+    file, rest = parts
+    try:
+        rel = os.path.relpath(os.path.abspath(file), os.path.abspath(folder))
+    except ValueError:  # another drive (Windows): no relative path exists
+        return os.path.abspath(file) + rest
+    return Path(rel).as_posix() + rest
+
+
+def resolve_ref(ref: str, folder: str | Path, *, any_file: bool = False) -> str:
+    """A recorded ``ref`` made usable from here: its relative file is looked up in ``folder``.
+
+    ``folder`` is the model file's folder. Files written before paths were recorded that way
+    hold them relative to where the export ran: such a path is kept when it exists from the
+    working folder and not beside the model.
+    """
+    parts = _split_file(ref, any_file=any_file)
+    if parts is None:
+        return ref
+    file, rest = parts
+    p = Path(file)
+    if p.is_absolute():
+        return ref
+    beside = Path(os.path.normpath(Path(folder) / p))
+    if p.exists() and not beside.exists():
+        return ref
+    return f"{beside}{rest}"
+
+
+def portable_spec(
+    spec: ModelSpec, folder: str | Path, *, read_from: str | Path | None = None
+) -> ModelSpec:
+    """``spec`` with ``source`` and ``extra["weights"]`` relative to ``folder`` (see portable_ref).
+
+    ``read_from``: the folder of the model file ``spec`` was read from (its paths are relative
+    to it); None: they are as the user typed them (relative to the working folder).
+    """
+
+    def move(ref: str, any_file: bool) -> str:
+        if read_from is not None:
+            ref = resolve_ref(ref, read_from, any_file=any_file)
+        return portable_ref(ref, folder, any_file=any_file)
+
+    changes: dict[str, Any] = {}
+    if spec.source:
+        changes["source"] = move(spec.source, False)
+    weights = spec.extra.get("weights")
+    if isinstance(weights, str) and weights:
+        changes["extra"] = {**spec.extra, "weights": move(weights, True)}
+    return spec.with_changes(**changes) if changes else spec
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 It runs a PyTorch reference (``zoo:resnet18``, ``file.py:Name``...) through
 :func:`toolkit.loading.load_model`, or the PyTorch model an edgetk ONNX file was exported from
-(the spec's ``source``, with ``extra["weights"]`` when the export had weights), so
+(the spec's ``source``, with ``extra["weights"]`` when the export had weights; files in them
+are relative to the ONNX file's folder), so
 ``edgetk benchmark r18.onnx --backend ort-cpu,torch`` compares the two runtimes on one model.
 """
 
@@ -22,14 +23,13 @@ from toolkit.errors import (
     MissingDependencyError,
     ToolkitError,
 )
-from toolkit.spec import SpecOverrides
+from toolkit.spec import SpecOverrides, resolve_ref
 
 log = logging.getLogger(__name__)
 
 NO_SOURCE = "torch backend needs a PyTorch model; this ONNX file has no PyTorch source"
 # References whose factory takes num_classes (the zoo and the model hubs).
 _HUB_PREFIXES = ("zoo:", "torchvision:", "timm:")
-_PROGRAM_SUFFIXES = (".pt", ".pth", ".ts", ".pt2")
 
 
 def _import_torch() -> Any:
@@ -38,23 +38,6 @@ def _import_torch() -> Any:
     except ImportError as e:
         raise MissingDependencyError("torch", None, "the torch backend") from e
     return torch
-
-
-def _beside(ref: str, base: Path) -> str:
-    """A relative file in ``ref`` that is not found from here, looked up beside the ONNX file.
-
-    Export records the reference as the user typed it; the ONNX file may since have moved
-    with its ``model.py`` next to it.
-    """
-    path_part, sep, name = ref.rpartition(":")
-    if not sep:
-        path_part, name = ref, ""
-    if not path_part.endswith((".py", *_PROGRAM_SUFFIXES)):
-        return ref
-    p = Path(path_part)
-    if p.is_absolute() or p.exists() or not (base / p).exists():
-        return ref
-    return f"{base / p}:{name}" if sep else str(base / p)
 
 
 def _to_numpy(t: Any, torch: Any) -> np.ndarray:
@@ -133,15 +116,16 @@ class TorchSession(Session):
         self.spec = read_spec(path, overrides)
         if not self.spec.source or self.spec.extra.get("foreign"):
             raise BackendUnavailableError(NO_SOURCE)
-        ref = _beside(self.spec.source, path.parent)
+        # Export records files relative to the ONNX file's folder: look them up from there.
+        ref = resolve_ref(self.spec.source, path.parent)
         recorded = str(self.spec.extra.get("weights") or "")
         # "package:..." are a zoo entry's shipped weights: the zoo loads them by itself.
         if weights is None and recorded and not recorded.startswith("package:"):
-            weights = _beside(recorded, path.parent)
+            weights = resolve_ref(recorded, path.parent, any_file=True)
             if not Path(weights).is_file():
                 raise BackendUnavailableError(
                     f"torch backend: the weights {path.name} was exported with are not found "
-                    f"({self.spec.extra['weights']}); pass --weights"
+                    f"({weights}); pass --weights"
                 )
         ins, outs = graph_io(load_onnx(path, load_weights=False))
         num_classes = None

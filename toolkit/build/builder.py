@@ -29,7 +29,7 @@ from toolkit.build.planning import BuildProfile, plan_profile
 from toolkit.build.precision import PrecisionReport, detect_precision, require_buildable
 from toolkit.build.sidecar import EngineInfo, sha256_file, sidecar_path
 from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
-from toolkit.spec import ModelSpec, SpecOverrides
+from toolkit.spec import ModelSpec, SpecOverrides, portable_spec
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,9 @@ def build_engine(
     gpu = gpu_identity(0)
     onnx_abs = plan.onnx.resolve()
     info = EngineInfo(
-        spec=plan.spec,
+        # Its recorded files stay relative to the file that carries it (the engine may be
+        # built into another folder than the ONNX file's).
+        spec=portable_spec(plan.spec, out.parent, read_from=plan.onnx.parent),
         tensorrt=str(trt.__version__),
         gpu=gpu.name,
         compute_capability=gpu.compute_capability,

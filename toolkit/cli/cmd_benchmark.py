@@ -20,6 +20,7 @@ from toolkit.cli.common import (
     make_overrides,
     print_json,
 )
+from toolkit.cli.notes import note_random_weights
 from toolkit.errors import BadInputError
 
 
@@ -81,6 +82,7 @@ def command(
     from toolkit.bench.report import REPORT_SUFFIXES, render_table, write_report
     from toolkit.bench.runner import benchmark
     from toolkit.fileio import check_output
+    from toolkit.loading import has_random_weights
 
     backends = _split(backend)
     batches = parse_batches(batch)
@@ -90,6 +92,10 @@ def command(
             raise BadInputError(f"--out must end in {', '.join(REPORT_SUFFIXES)} (got '{out}')")
         check_output(out, force)  # fail before minutes of measuring, not after
 
+    for model in models:
+        # Timing is right either way; the notice says the outputs are not meaningful.
+        if has_random_weights(model, weights):
+            note_random_weights(model, _onnx_source(model))
     report = benchmark(
         models,
         backends,
@@ -109,3 +115,12 @@ def command(
         print_json(report.to_dict())
     else:
         console.print(render_table(report))
+
+
+def _onnx_source(model: str) -> str | None:
+    """The reference an ONNX file was exported from (for the notice), or None."""
+    if not model.lower().endswith(".onnx"):
+        return None
+    from toolkit.modelfile import read_spec
+
+    return read_spec(model).source

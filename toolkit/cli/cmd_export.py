@@ -27,6 +27,7 @@ from toolkit.cli.common import (
     make_overrides,
     print_json,
 )
+from toolkit.cli.notes import note_random_weights
 from toolkit.errors import BadInputError
 
 
@@ -115,6 +116,8 @@ def command(
         print_json(report.to_dict())
     else:
         _print_report(report)
+    if report.spec.random_weights:
+        note_random_weights(model)
 
 
 def _null() -> Any:

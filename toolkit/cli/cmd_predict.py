@@ -29,6 +29,7 @@ from toolkit.cli.common import (
     make_overrides,
     print_json,
 )
+from toolkit.cli.notes import note_random_weights
 from toolkit.errors import BadInputError, ToolkitError
 
 # Annotated copies keep the source's format when OpenCV can write it, else become PNG.
@@ -126,6 +127,7 @@ def command(
             results += _run(session, clf, names, chunk, save, source)
         seconds = time.perf_counter() - t0
         backend_name = session.backend
+        random_weights, recorded_source = bool(session.spec.random_weights), session.spec.source
 
     if json_out:
         out: dict[str, Any] = {
@@ -137,14 +139,17 @@ def command(
         if save is not None:
             out["saved"] = str(save)
         print_json(out)
-        return
-    _print_table(results, topk)
-    # Wall time: reading and decoding the images is included, as a user of predict sees it.
-    per = 1000 * seconds / max(1, len(results))
-    console.print(
-        f"{len(results)} image(s) in {seconds:.2f} s ({per:.1f} ms/image, backend {backend_name})"
-        + (f"; annotated images in {save}" if save is not None else "")
-    )
+    else:
+        _print_table(results, topk)
+        # Wall time: reading and decoding the images is included, as a user of predict sees it.
+        per = 1000 * seconds / max(1, len(results))
+        console.print(
+            f"{len(results)} image(s) in {seconds:.2f} s "
+            f"({per:.1f} ms/image, backend {backend_name})"
+            + (f"; annotated images in {save}" if save is not None else "")
+        )
+    if random_weights:
+        note_random_weights(model, recorded_source)
 
 
 def parse_classes(text: str | None, labels: tuple[str, ...]) -> list[int] | None:

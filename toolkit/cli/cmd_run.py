@@ -85,7 +85,8 @@ def command(
         Path | None, typer.Option("--save", help="Annotated video (.mp4/.avi).")
     ] = None,
     events: Annotated[
-        Path | None, typer.Option("--events", help="JSON lines, one per processed frame.")
+        Path | None,
+        typer.Option("--events", help="JSON lines, one per processed frame ('-': stdout)."),
     ] = None,
     events_filter: Annotated[
         str, typer.Option("--events-filter", help="all | ng (only NG frames).")
@@ -117,6 +118,14 @@ def command(
     from toolkit.errors import BadInputError
     from toolkit.pipeline import LoopOptions, StopFlag, stop_on_signals
     from toolkit.video.live import Outputs, run_live
+    from toolkit.video.sinks import is_stdout
+
+    if is_stdout(events):
+        if json_out:
+            raise BadInputError("--events - and --json both write to stdout: give --events a file")
+        # stdout carries the JSON lines alone; status lines and the summary go to stderr
+        # (the command wrapper points the console back afterwards).
+        console.stderr = True
 
     for name, value in (("--max-frames", max_frames), ("--batch", batch), ("--topk", topk)):
         if value is not None and value < 1:

@@ -25,7 +25,7 @@ from toolkit.export.checks import (
 )
 from toolkit.export.checks import simplify as slim_graph
 from toolkit.export.parity import ParityReport, check_parity, flatten_outputs, sample_inputs
-from toolkit.spec import ModelSpec, SpecOverrides, parse_imgsz
+from toolkit.spec import ModelSpec, SpecOverrides, parse_imgsz, portable_spec
 
 if TYPE_CHECKING:
     from toolkit.loading import LoadedModel
@@ -167,6 +167,9 @@ def export_onnx(
         precision="fp32",
         source=loaded.source,
     )
+    # Files it names are recorded relative to the output's folder: the ONNX file and its
+    # net.py / weights can then move together, and `--backend torch` runs from anywhere.
+    spec = portable_spec(spec, out.parent)
     write_spec(proto, spec)
     if out.exists() and not force:  # it appeared while we were exporting
         raise OutputExistsError(f"output exists: {out} (pass --force to overwrite)")

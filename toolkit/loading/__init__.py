@@ -38,7 +38,14 @@ from toolkit.spec import (
     SpecOverrides,
 )
 
-__all__ = ["Checkpoint", "LoadedModel", "load_model", "parse_reference", "read_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "LoadedModel",
+    "has_random_weights",
+    "load_model",
+    "parse_reference",
+    "read_checkpoint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +117,8 @@ def load_model(
         if ckpt.imgsz:
             spec = SpecOverrides(imgsz=ckpt.imgsz).apply(spec)
         extra["weights"] = str(weights)
-    spec = overrides.apply(spec.with_changes(source=ref, extra=extra))
+    random = _random_weights(parsed.kind, spec, has_checkpoint=ckpt is not None)
+    spec = overrides.apply(spec.with_changes(source=ref, extra=extra, random_weights=random))
     _set_eval(module)
     return LoadedModel(module, spec, ref, weights=weights, spec_is_default=is_default)
 
@@ -143,6 +151,46 @@ def _build(
         # The program was traced at this size; other sizes may not run.
         return module, default_spec(shape[1], (shape[2], shape[3])), True
     return module, default_spec(channels), True
+
+
+def _random_weights(kind: str, spec: ModelSpec, *, has_checkpoint: bool) -> bool | None:
+    """Whether the module holds a fresh random initialization (None: its own code decides)."""
+    if has_checkpoint or kind in ("torchscript", "pt", "pt2"):
+        return False  # the checkpoint, or the saved program, brought them
+    if kind in ("torchvision", "timm"):
+        return True  # built with weights=None / pretrained=False: edgetk downloads nothing
+    if kind == "zoo":
+        return spec.random_weights  # create_model knows whether it loaded shipped weights
+    return None  # file.py / module: the user's code may load weights of its own
+
+
+def has_random_weights(model: str | Path, weights: str | None = None) -> bool | None:
+    """Whether ``model`` would run on random weights, told without building it.
+
+    An ``.onnx`` file answers from its spec (None for files that do not record it); a zoo
+    entry without shipped weights or a model-hub architecture is random unless ``weights``
+    is given. None when not known, or when ``model`` is not valid (its command says why).
+    """
+    text = str(model)
+    if text.lower().endswith(".onnx"):
+        from toolkit.modelfile import read_spec
+
+        try:
+            return read_spec(text).random_weights
+        except BadInputError:
+            return None
+    if weights is not None:
+        return False
+    try:
+        ref = parse_reference(text)
+        if ref.kind == "zoo":
+            from toolkit.zoo import get_registry
+            from toolkit.zoo.create import shipped_weights_path
+
+            return shipped_weights_path(get_registry().get(ref.target)) is None
+    except (BadInputError, ImportError):
+        return None
+    return _random_weights(ref.kind, default_spec(), has_checkpoint=False)
 
 
 def default_spec(channels: int = 3, imgsz: tuple[int, int] = (224, 224)) -> ModelSpec:

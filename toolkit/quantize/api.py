@@ -359,6 +359,7 @@ def _save(
     from toolkit.errors import OutputExistsError
     from toolkit.fileio import check_output, save_onnx
     from toolkit.modelfile import write_spec
+    from toolkit.spec import portable_spec
 
     info = {
         "target": report.target,
@@ -370,6 +371,8 @@ def _save(
     new_spec = spec.with_changes(
         precision=report.precision, extra={**spec.extra, "quantization": info}
     )
+    # The float model's recorded files are relative to its folder; the output may be elsewhere.
+    new_spec = portable_spec(new_spec, out.parent, read_from=src.parent)
     write_spec(final, new_spec)
     if out.exists() and not force:  # it appeared while we were working
         raise OutputExistsError(f"output exists: {out} (pass --force to overwrite)")

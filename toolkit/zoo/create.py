@@ -33,7 +33,8 @@ def create_model(
 
     Returns:
         ``(module, spec)``: the ``nn.Module`` in eval mode, and a spec with input shape
-        ``(None, C, H, W)``, the entry's preprocessing and ``source="zoo:<name>"``.
+        ``(None, C, H, W)``, the entry's preprocessing, ``source="zoo:<name>"`` and
+        ``random_weights`` (False only when the shipped weights were loaded).
 
     Raises:
         BadInputError: unknown name (the message lists the known ones) or bad sizes.
@@ -49,6 +50,7 @@ def create_model(
         raise BadInputError(f"in_chans must be at least 1, got {ic}")
     spec = entry_spec(entry, num_classes=nc, in_chans=ic)
     model = entry.factory(num_classes=nc, in_chans=ic)
+    shipped = False
     if pretrained and entry.weights is not None:
         path = shipped_weights_path(entry)
         if path is not None:
@@ -56,6 +58,9 @@ def create_model(
             spec = spec.with_changes(extra={**spec.extra, "weights": f"package:{entry.weights}"})
             if labels is not None and len(labels) == nc:
                 spec = spec.with_changes(labels=labels)
+            shipped = True
+    # Recorded so that export, predict and benchmark can say the outputs mean nothing yet.
+    spec = spec.with_changes(random_weights=not shipped)
     return model.eval(), spec
 
 
