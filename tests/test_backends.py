@@ -234,13 +234,20 @@ def test_torch_backend_on_a_foreign_onnx_is_unavailable(foreign_onnx: Path):
         open_session(foreign_onnx, "torch")
 
 
-def test_torch_backend_runs_the_onnx_files_source(sourced, rng: np.random.Generator):
+def test_torch_backend_runs_the_model_source_named(sourced, rng: np.random.Generator):
+    """The recorded file.py source is not run; --model-source (with --weights) names it."""
+    with pytest.raises(BackendUnavailableError, match="--model-source"):
+        open_session(sourced.onnx, "torch")
     x = rng.standard_normal((3, 3, 24, 24)).astype(np.float32)
-    with open_session(sourced.onnx, "ort-cpu") as o, open_session(sourced.onnx, "torch") as t:
+    named = {"model_source": sourced.ref, "weights": str(sourced.weights)}
+    with (
+        open_session(sourced.onnx, "ort-cpu") as o,
+        open_session(sourced.onnx, "torch", **named) as t,
+    ):
         assert [i.name for i in t.inputs] == [i.name for i in o.inputs]
         assert [i.name for i in t.outputs] == [i.name for i in o.outputs]
         assert t.describe()["source"] == sourced.ref
-        assert t.describe()["weights"] == str(sourced.weights)  # spec.extra["weights"] loaded
+        assert t.describe()["weights"] == str(sourced.weights)  # --weights loaded
         yo, yt = o.infer(x), t.infer(x)
     assert set(yo) == set(yt)
     for name in yo:
@@ -248,8 +255,8 @@ def test_torch_backend_runs_the_onnx_files_source(sourced, rng: np.random.Genera
         np.testing.assert_allclose(yt[name], yo[name], rtol=1e-4, atol=1e-5)
 
 
-def test_torch_backend_weights_override_the_recorded_ones(sourced, rng: np.random.Generator):
-    """--weights wins over spec.extra["weights"]: all-zero weights give all-zero logits."""
+def test_torch_backend_loads_the_weights_given(sourced, rng: np.random.Generator):
+    """With --model-source, --weights is the checkpoint: all-zero weights, all-zero logits."""
     import torch
 
     fresh = sourced.weights.with_name("zeros.pt")
@@ -258,29 +265,21 @@ def test_torch_backend_weights_override_the_recorded_ones(sourced, rng: np.rando
     }
     torch.save(state, fresh)
     x = rng.standard_normal((1, 3, 24, 24)).astype(np.float32)
-    with open_session(sourced.onnx, "torch", weights=str(fresh)) as t:
+    with open_session(sourced.onnx, "torch", weights=str(fresh), model_source=sourced.ref) as t:
         y = next(iter(t.infer(x).values()))
     np.testing.assert_array_equal(y, np.zeros_like(y))
 
 
 def test_torch_backend_source_file_moved_is_unavailable(sourced, tmp_path: Path):
-    import onnx as onnx_
-
-    from toolkit.modelfile import spec_from_onnx, write_spec
-
-    proto = onnx_.load(str(sourced.onnx))
-    spec = spec_from_onnx(proto)
-    write_spec(proto, spec.with_changes(source=str(tmp_path / "gone.py") + ":TinyNet", extra={}))
-    moved = tmp_path / "moved.onnx"
-    onnx_.save(proto, str(moved))
+    gone = str(tmp_path / "gone.py") + ":TinyNet"
     with pytest.raises(BackendUnavailableError, match="cannot load"):
-        open_session(moved, "torch")
+        open_session(sourced.onnx, "torch", model_source=gone)
 
 
-def test_torch_backend_finds_relative_source_beside_the_onnx(
+def test_torch_backend_relative_source_beside_the_onnx_is_not_run(
     sourced, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """Export records `model.py:Name` as typed; the trio may move together to another folder."""
+    """A recorded `model.py:Name` beside the file is not run; named as typed from here, it is."""
     from toolkit.modelfile import spec_from_onnx, write_spec
 
     moved = tmp_path / "shipped"
@@ -293,10 +292,13 @@ def test_torch_backend_finds_relative_source_beside_the_onnx(
         proto, spec.with_changes(source="tinynet.py:TinyNet", extra={"weights": "tinynet.pt"})
     )
     onnx.save(proto, str(moved / "m.onnx"))
-    monkeypatch.chdir(tmp_path)  # the relative paths do not resolve from here
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BackendUnavailableError, match="--model-source"):
+        open_session(moved / "m.onnx", "torch")
     x = np.ones((1, 3, 24, 24), np.float32)
+    named = {"model_source": "shipped/tinynet.py:TinyNet", "weights": "shipped/tinynet.pt"}
     with (
-        open_session(moved / "m.onnx", "torch") as t,
+        open_session(moved / "m.onnx", "torch", **named) as t,
         open_session(moved / "m.onnx", "ort-cpu") as o,
     ):
         np.testing.assert_allclose(

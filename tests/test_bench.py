@@ -110,7 +110,10 @@ def test_unavailable_backend_is_reported_not_raised(tiny_onnx: Path):
 
 
 def test_ort_and_torch_side_by_side_on_a_torch_sourced_model(sourced):
-    report = benchmark([sourced.onnx], ["ort-cpu", "torch"], [1, 3], warmup=1, iters=4)
+    report = benchmark(
+        [sourced.onnx], ["ort-cpu", "torch"], [1, 3], warmup=1, iters=4,
+        model_source=sourced.ref, weights=str(sourced.weights),
+    )  # fmt: skip
     assert [(r.backend, r.batch, r.status) for r in report.results] == [
         ("ort-cpu", 1, "ok"),
         ("torch", 1, "ok"),

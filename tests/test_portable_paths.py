@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from toolkit.backends import open_session
+from toolkit.errors import BackendUnavailableError
 from toolkit.export import export_onnx
 from toolkit.modelfile import read_spec
 from toolkit.spec import ModelSpec, portable_ref, portable_spec, resolve_ref
@@ -60,7 +61,12 @@ def test_export_records_relative_paths_and_torch_runs_after_a_move(
     monkeypatch.chdir(unrelated)
     x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
     model = b / "out" / "m.onnx"
-    with open_session(model, "torch") as t, open_session(model, "ort-cpu") as o:
+    # The recorded net.py is not run on the file's word (only zoo: sources are): the user
+    # names it, and its weights, with --model-source / --weights.
+    with pytest.raises(BackendUnavailableError, match="--model-source"):
+        open_session(model, "torch")
+    named = {"model_source": f"{b / 'net.py'}:Net", "weights": str(b / "w.pt")}
+    with open_session(model, "torch", **named) as t, open_session(model, "ort-cpu") as o:
         assert Path(t.describe()["source"].rpartition(":")[0]) == b / "net.py"
         yt, yo = next(iter(t.infer(x).values())), next(iter(o.infer(x).values()))
     np.testing.assert_allclose(yt, yo, rtol=1e-4, atol=1e-5)

@@ -45,10 +45,10 @@ def test_foreign_onnx_defaults(tiny_onnx, tmp_path) -> None:
     assert spec.preprocess.resize == "center-crop" and spec.labels == ()
     # Ultralytics-style literal metadata is read safely.
     entry = proto.metadata_props.add()
-    entry.key, entry.value = "names", "{0: 'ok', 1: 'ng'}"
+    entry.key, entry.value = "names", "{0: 'ok', 1: 'ng', 2: 'dent'}"  # one per class
     bad = proto.metadata_props.add()
     bad.key, bad.value = "imgsz", "__import__('os').system('false')"
-    assert spec_from_onnx(proto).labels == ("ok", "ng")
+    assert spec_from_onnx(proto).labels == ("ok", "ng", "dent")
     onnx.save(proto, str(tmp_path / "f.onnx"))
 
 

@@ -8,7 +8,10 @@ from flags (:class:`SpecOverrides`) and defaults.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -119,55 +122,60 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
-        """Build a spec from JSON data, ignoring unknown keys (files from newer versions)."""
+        """Build a spec from JSON data, ignoring unknown keys (files from newer versions).
+
+        The data is checked against the schema (:data:`SCHEMA`) before anything is built, so
+        every command sees only well-typed values.
+
+        Raises:
+            BadInputError: ``invalid model metadata: <field>: <why>``.
+        """
+        if not isinstance(d, dict):
+            raise BadInputError(f"invalid model metadata: expected an object, got {_kind(d)}")
         try:
-            inp = _known(InputSpec, d.get("input", {}))
-            if "shape" in inp:
-                inp["shape"] = tuple(None if s is None else int(s) for s in inp["shape"])
-            pre = _known(PreprocessSpec, d.get("preprocess", {}))
-            for key in ("mean", "std"):
-                if key in pre:
-                    pre[key] = tuple(float(v) for v in pre[key])
-            top = _known(cls, d)
-            top["input"] = InputSpec(**inp)
-            top["preprocess"] = PreprocessSpec(**pre)
-            top["output"] = OutputSpec(**_known(OutputSpec, d.get("output", {})))
-            top["labels"] = tuple(str(x) for x in d.get("labels", ()))
-            spec = cls(**top)
-        except (TypeError, ValueError, AttributeError) as e:
-            raise BadInputError(f"invalid edgetk model metadata: {e}") from e
-        spec.validate()
+            check_spec_data(d)
+            spec = _build_spec(cls, d)
+            spec.validate()
+        except SpecFieldError as e:
+            raise BadInputError(f"invalid model metadata: {e}") from e
         return spec
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
+        if len(text) > MAX_METADATA_CHARS:
+            raise BadInputError(
+                f"invalid model metadata: {METADATA_KEY}: longer than {MAX_METADATA_CHARS:,} "
+                "characters"
+            )
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise BadInputError(f"invalid edgetk model metadata (not JSON): {e}") from e
+            raise BadInputError(f"invalid model metadata: {METADATA_KEY}: not JSON ({e})") from e
+        except RecursionError:  # "[[[[..." deeper than the parser's stack
+            raise BadInputError(
+                f"invalid model metadata: {METADATA_KEY}: not JSON (nested too deeply)"
+            ) from None
         if not isinstance(data, dict):
-            raise BadInputError("invalid edgetk model metadata: expected a JSON object")
+            raise BadInputError(
+                f"invalid model metadata: {METADATA_KEY}: expected a JSON object, "
+                f"got {_kind(data)}"
+            )
         return cls.from_dict(data)
 
     def validate(self) -> None:
-        """Raise BadInputError when a field holds a value no command can use."""
-        if self.task not in TASKS:
-            raise BadInputError(f"unknown task '{self.task}' (expected one of {', '.join(TASKS)})")
-        if self.input.color not in COLORS:
-            raise BadInputError(f"unknown color order '{self.input.color}'")
-        if self.preprocess.resize not in RESIZE_MODES:
-            raise BadInputError(f"unknown resize mode '{self.preprocess.resize}'")
-        if len(self.input.shape) != 4:
-            raise BadInputError(f"image input must be 4-D NCHW, got shape {self.input.shape}")
+        """Raise BadInputError (``<field>: <why>``) when a field holds a value no command can use.
+
+        The same schema as for the JSON read from a file, on this spec's values, plus the
+        checks that span fields (mean/std against the channel count).
+        """
+        check_spec_data(self.to_dict())
         ch = self.input.channels
-        if len(self.preprocess.mean) not in (1, ch) or len(self.preprocess.std) not in (1, ch):
-            raise BadInputError(f"mean/std must have 1 or {ch} values for {ch} channels")
-        if any(s == 0 for s in self.preprocess.std):
-            raise BadInputError("std values must be non-zero")
-        if self.random_weights is not None and not isinstance(self.random_weights, bool):
-            raise BadInputError(
-                f"random_weights must be true, false or null, got {self.random_weights!r}"
-            )
+        for key in ("mean", "std"):
+            n = len(getattr(self.preprocess, key))
+            if n not in (1, ch):
+                raise SpecFieldError(
+                    f"preprocess.{key}", f"expected 1 or {ch} values for {ch} channels, got {n}"
+                )
 
     def with_changes(self, **changes: Any) -> ModelSpec:
         spec = replace(self, **changes)
@@ -178,6 +186,247 @@ class ModelSpec:
 def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in d.items() if k in names}
+
+
+def _build_spec(cls: type[ModelSpec], d: dict[str, Any]) -> ModelSpec:
+    """A spec from data that passed :func:`check_spec_data` (lists become tuples)."""
+    inp = _known(InputSpec, d.get("input", {}))
+    if "shape" in inp:
+        inp["shape"] = tuple(inp["shape"])
+    pre = _known(PreprocessSpec, d.get("preprocess", {}))
+    for key in ("mean", "std"):
+        if key in pre:
+            pre[key] = tuple(float(v) for v in pre[key])
+    top = _known(cls, d)
+    top["input"] = InputSpec(**inp)
+    top["preprocess"] = PreprocessSpec(**pre)
+    top["output"] = OutputSpec(**_known(OutputSpec, d.get("output", {})))
+    top["labels"] = tuple(d.get("labels", ()))
+    top["extra"] = dict(d.get("extra") or {})
+    return cls(**top)
+
+
+# -- the schema: each dataclass field -> a check ------------------------------------------------
+#
+# A model file is input like any other: its spec is checked once, when it is read, so that a
+# string scale or a 10^6-wide shape fails there with the field named, not deep in numpy.
+
+# Limits on what a spec may hold (the largest real cameras and models fit well inside).
+MAX_IMGSZ = 8192  # pixels per side: --imgsz and the spec's input height and width
+MAX_BATCH = 4096  # a static batch axis
+MAX_CHANNELS = 16
+MAX_LABELS = 100_000
+MAX_LABEL_CHARS = 1_000
+MAX_METADATA_CHARS = 4_000_000  # the JSON text of one spec
+MAX_EXTRA_DEPTH = 16  # nesting of the free-form ``extra`` object
+
+
+class SpecFieldError(BadInputError):
+    """A spec field holds an unusable value; the message is ``<field>: <why>``."""
+
+    def __init__(self, field_name: str, why: str) -> None:
+        super().__init__(f"{field_name}: {why}")
+        self.field = field_name
+        self.why = why
+
+
+Check = Callable[[Any], str | None]  # None when the value is fine, else why it is not
+
+
+def _kind(v: Any) -> str:
+    """How a JSON value reads in a message: its type, and a short excerpt of strings."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, str):
+        return f"a string ({v[:40]!r})"
+    if isinstance(v, (int, float)):
+        return f"a number ({v!r})"
+    if isinstance(v, (list, tuple)):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _string(v: Any) -> str | None:
+    return None if isinstance(v, str) else f"expected a string, got {_kind(v)}"
+
+
+def _optional_string(v: Any) -> str | None:
+    return None if v is None else _string(v)
+
+
+def _optional_bool(v: Any) -> str | None:
+    if v is None or isinstance(v, bool):
+        return None
+    return f"expected true, false or null, got {_kind(v)}"
+
+
+def _choice(what: str, options: tuple[str, ...]) -> Check:
+    def check(v: Any) -> str | None:
+        if isinstance(v, str) and v in options:
+            return None
+        shown = f"'{v[:40]}'" if isinstance(v, str) else _kind(v)
+        return f"unknown {what} {shown} (expected one of {', '.join(options)})"
+
+    return check
+
+
+def _number_in(lo: float, hi: float, *, lo_open: bool = False) -> Check:
+    def check(v: Any) -> str | None:
+        if not _is_number(v):
+            return f"expected a number, got {_kind(v)}"
+        if v < lo or v > hi or (lo_open and v == lo):
+            return f"{v!r} is outside {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        return None
+
+    return check
+
+
+def _int_in(lo: int, hi: int) -> Check:
+    def check(v: Any) -> str | None:
+        if not _is_int(v):
+            return f"expected an integer, got {_kind(v)}"
+        return None if lo <= v <= hi else f"{v} is outside {lo}..{hi}"
+
+    return check
+
+
+def _floats(*, nonzero: bool) -> Check:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, (list, tuple)) or not 1 <= len(v) <= MAX_CHANNELS:
+            return f"expected a list of 1 to {MAX_CHANNELS} numbers, got {_kind(v)}"
+        for i, x in enumerate(v):
+            if not _is_number(x):
+                return f"item {i} is not a finite number ({_kind(x)})"
+            if nonzero and x == 0:
+                return f"item {i} is zero (it divides)"
+        return None
+
+    return check
+
+
+# Axis -> (name, largest size) of the NCHW image input.
+_AXES = (("batch", MAX_BATCH), ("channels", MAX_CHANNELS), ("height", MAX_IMGSZ),
+         ("width", MAX_IMGSZ))  # fmt: skip
+
+
+def _shape(v: Any) -> str | None:
+    if not isinstance(v, (list, tuple)):
+        return f"expected a list of 4 sizes (NCHW), got {_kind(v)}"
+    if len(v) != 4:
+        return f"expected 4 sizes (NCHW), got {len(v)}"
+    for (axis, hi), d in zip(_AXES, v, strict=True):
+        if d is None:
+            continue
+        if not _is_int(d):
+            return f"{axis} must be an integer or null, got {_kind(d)}"
+        if not 1 <= d <= hi:
+            return f"{axis} {d} is outside 1..{hi}"
+    return None
+
+
+def _labels(v: Any) -> str | None:
+    if not isinstance(v, (list, tuple)):
+        return f"expected a list of strings, got {_kind(v)}"
+    if len(v) > MAX_LABELS:
+        return f"{len(v):,} labels, more than {MAX_LABELS:,}"
+    for i, x in enumerate(v):
+        if not isinstance(x, str):
+            return f"item {i} is not a string ({_kind(x)})"
+        if len(x) > MAX_LABEL_CHARS:
+            return f"item {i} is longer than {MAX_LABEL_CHARS} characters"
+    return None
+
+
+def _depth_over(v: Any, limit: int) -> bool:
+    """Whether JSON value ``v`` nests deeper than ``limit`` (iterative: no recursion to blow)."""
+    stack = [(v, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((c, depth + 1) for c in children)
+    return False
+
+
+def _extra(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return f"expected an object, got {_kind(v)}"
+    if _depth_over(v, MAX_EXTRA_DEPTH):
+        return f"nested deeper than {MAX_EXTRA_DEPTH} levels"
+    weights = v.get("weights")
+    if weights is not None and not isinstance(weights, str):
+        return f"weights: expected a string or null, got {_kind(weights)}"
+    return None
+
+
+# One table per dataclass: field -> check. A missing field takes the dataclass default; a
+# nested dataclass is a (prefix, table) pair. Unknown keys are ignored (newer files).
+INPUT_SCHEMA: dict[str, Check] = {
+    "name": _string,
+    "shape": _shape,
+    "layout": _choice("layout", ("NCHW",)),
+    "color": _choice("color order", COLORS),
+    "dtype": _string,
+}
+PREPROCESS_SCHEMA: dict[str, Check] = {
+    "resize": _choice("resize mode", RESIZE_MODES),
+    "scale": _number_in(0.0, 1e6, lo_open=True),
+    "mean": _floats(nonzero=False),
+    "std": _floats(nonzero=True),
+    "pad_value": _int_in(0, 255),
+    "crop_pct": _number_in(0.0, 1.0, lo_open=True),
+}
+OUTPUT_SCHEMA: dict[str, Check] = {
+    "format": _choice("output format", OUTPUT_FORMATS),
+    "name": _optional_string,
+}
+SCHEMA: dict[str, Check | tuple[str, dict[str, Check]]] = {
+    "task": _choice("task", TASKS),
+    "input": ("input", INPUT_SCHEMA),
+    "preprocess": ("preprocess", PREPROCESS_SCHEMA),
+    "labels": _labels,
+    "output": ("output", OUTPUT_SCHEMA),
+    "precision": _string,
+    "source": _optional_string,
+    "random_weights": _optional_bool,
+    "version": _string,
+    "extra": _extra,
+}
+
+
+def check_spec_data(d: dict[str, Any]) -> None:
+    """Check spec data (JSON-shaped: lists or tuples) against :data:`SCHEMA`.
+
+    Raises:
+        SpecFieldError: the first field that fails, as ``<field>: <why>``.
+    """
+    for key, rule in SCHEMA.items():
+        if key not in d:
+            continue
+        value = d[key]
+        if isinstance(rule, tuple):
+            prefix, table = rule
+            if not isinstance(value, dict):
+                raise SpecFieldError(prefix, f"expected an object, got {_kind(value)}")
+            for sub, check in table.items():
+                if sub in value and (why := check(value[sub])) is not None:
+                    raise SpecFieldError(f"{prefix}.{sub}", why)
+        elif (why := rule(value)) is not None:
+            raise SpecFieldError(key, why)
 
 
 # -- files a spec names: portable between folders ---------------------------------------------
@@ -263,6 +512,42 @@ def portable_spec(
     return spec.with_changes(**changes) if changes else spec
 
 
+def class_count(spec: ModelSpec, output_shape: tuple[int | None, ...]) -> int | None:
+    """The classes the model's output holds, when its shape tells (else None).
+
+    Classifier logits/probs ``[N, C]`` (or ``[N, C, 1, 1]``); ``yolov8`` ``[N, 4 + C, A]``;
+    ``yolov5`` ``[N, A, 5 + C]``. ``yolo-nms`` rows carry a class id, not a count.
+    """
+    shape, fmt = tuple(output_shape), spec.output.format
+    if fmt in ("logits", "probs"):
+        if len(shape) == 2 or (len(shape) == 4 and shape[2:] == (1, 1)):
+            return shape[1]
+        return None
+    if fmt == "yolov8" and len(shape) == 3 and shape[1] is not None and shape[1] > 4:
+        return shape[1] - 4
+    if fmt == "yolov5" and len(shape) == 3 and shape[2] is not None and shape[2] > 5:
+        return shape[2] - 5
+    return None
+
+
+def check_label_count(
+    spec: ModelSpec, output_shape: tuple[int | None, ...], field_name: str
+) -> None:
+    """Refuse labels that do not fit the output: they would name the wrong classes.
+
+    Raises:
+        SpecFieldError: ``<field_name>: N labels for a model with C classes ...``.
+    """
+    n = class_count(spec, output_shape)
+    if spec.labels and n is not None and n != len(spec.labels):
+        shape = ", ".join("N" if d is None else str(d) for d in output_shape)
+        raise SpecFieldError(
+            field_name,
+            f"{len(spec.labels)} labels for a model with {n} classes "
+            f"(its {spec.output.format} output is [{shape}])",
+        )
+
+
 @dataclass(frozen=True)
 class SpecOverrides:
     """Values given on the command line; each one that is set wins over the model's own."""
@@ -341,18 +626,23 @@ def parse_labels(value: str | None) -> tuple[str, ...] | None:
 
 
 def parse_imgsz(value: str | int | None) -> tuple[int, int] | None:
-    """``--imgsz``: ``224`` or ``h,w``."""
+    """``--imgsz``: ``224`` or ``h,w``, each side 1..:data:`MAX_IMGSZ`."""
     if value is None:
         return None
-    parts = [p for p in str(value).replace("x", ",").split(",") if p.strip()]
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        raise BadInputError(f"--imgsz expects an int or h,w, got '{value}'") from None
+    text = str(value)
+    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+    digits = all(re.fullmatch(r"[+-]?[0-9]+", p) for p in parts)
+    if not digits or len(parts) not in (1, 2):
+        raise BadInputError(f"--imgsz expects an int or h,w, got '{text[:40]}'")
+    # A number too long for int() (Python refuses 4300+ digits) is just too large.
+    nums = [int(p) if len(p) < 20 else MAX_IMGSZ + 1 for p in parts]
     if len(nums) == 1:
         nums = nums * 2
-    if len(nums) != 2 or min(nums) <= 0:
-        raise BadInputError(f"--imgsz expects an int or h,w, got '{value}'")
+    if not all(1 <= n <= MAX_IMGSZ for n in nums):
+        # An image side past this is a typo, not a camera: 100000x100000 float32 is 447 GiB.
+        raise BadInputError(
+            f"--imgsz must be 1..{MAX_IMGSZ} pixels per side, got '{text[:40]}'"
+        )
     return nums[0], nums[1]
 
 

@@ -101,6 +101,7 @@ def open_session(
     weights: str | None = None,
     spinning: bool | None = None,
     opt_batch: int | None = None,
+    model_source: str | None = None,
 ) -> Session:
     """Load ``model`` in the runtime named ``backend``.
 
@@ -114,12 +115,17 @@ def open_session(
         weights: a PyTorch checkpoint for the torch backend (ONNX files carry their weights).
         spinning: let ONNX Runtime's idle threads spin (default off; benchmarks turn it on).
         opt_batch: the batch a TensorRT profile is tuned for (ort-trt).
+        model_source: the PyTorch reference the torch backend runs for an ``.onnx`` file
+            (``--model-source``). Without it, only a recorded ``zoo:`` source runs: a file's
+            metadata never picks the code that is imported. Other backends refuse it.
 
     Raises:
         BadInputError: unknown backend name, missing or corrupt model.
         BackendUnavailableError: the backend cannot run here (the message says what is missing).
     """
     name = _check_name(backend)
+    if model_source is not None and name != "torch":
+        raise BadInputError("--model-source is used by --backend torch only")
     onnx_file = is_onnx(model)
     if is_engine(model):
         # A TensorRT plan runs in the tensorrt backend only; auto means that one.
@@ -140,7 +146,9 @@ def open_session(
     if name == "torch":
         from toolkit.backends.torch_backend import TorchSession
 
-        return TorchSession(model, overrides=overrides, threads=threads, weights=weights)
+        return TorchSession(
+            model, overrides=overrides, threads=threads, weights=weights, model_source=model_source
+        )
     if not onnx_file:
         raise BadInputError(
             f"backend {name} runs ONNX files, '{model}' is not one: export it first "

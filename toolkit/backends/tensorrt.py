@@ -124,6 +124,7 @@ class TensorRTSession(Session):
         cuda_graph: bool = False,
     ) -> None:
         from toolkit.build.sidecar import check_compatible, read_sidecar, spec_from_engine_io
+        from toolkit.modelfile import check_override_labels
 
         self.path = Path(path)
         trt = import_tensorrt("the tensorrt backend")
@@ -190,6 +191,7 @@ class TensorRTSession(Session):
             fp16_io = any(d == np.float16 for d in self._dtypes.values())
             self.precision = "fp16" if fp16_io else "unknown"
             self.spec = spec_from_engine_io(ins, outs, overrides, precision=self.precision)
+        check_override_labels(self.spec, outs, overrides)  # before the stream is created
         self.gpu = gpu
         self._stream = cuda_call(cudart, cudart.cudaStreamCreate())  # non-default stream
         self._events = [cuda_call(cudart, cudart.cudaEventCreate()) for _ in range(4)]

@@ -1,10 +1,17 @@
 """The ``torch`` backend: PyTorch eager, the reference and the baseline of every benchmark.
 
 It runs a PyTorch reference (``zoo:resnet18``, ``file.py:Name``...) through
-:func:`toolkit.loading.load_model`, or the PyTorch model an edgetk ONNX file was exported from
-(the spec's ``source``, with ``extra["weights"]`` when the export had weights; files in them
-are relative to the ONNX file's folder), so
-``edgetk benchmark r18.onnx --backend ort-cpu,torch`` compares the two runtimes on one model.
+:func:`toolkit.loading.load_model`, or the PyTorch model an edgetk ONNX file was exported from,
+so ``edgetk benchmark r18.onnx --backend ort-cpu,torch`` compares the two runtimes on one model.
+
+A model file never chooses the code that runs. For an ONNX file the PyTorch side is:
+
+- the spec's recorded ``source`` only when it names the toolkit's own zoo (``zoo:NAME``),
+  with the recorded ``extra["weights"]`` (relative to the ONNX file's folder) unless
+  ``weights`` is given;
+- else the reference the user names (``--model-source file.py:Net``), with ``--weights``
+  only: recorded weights paths are never read for it (a file could name any path);
+- else nothing: the backend is unavailable, and says to pass ``--model-source``.
 """
 
 from __future__ import annotations
@@ -23,11 +30,16 @@ from toolkit.errors import (
     MissingDependencyError,
     ToolkitError,
 )
-from toolkit.spec import SpecOverrides, resolve_ref
+from toolkit.spec import SpecOverrides, check_label_count, resolve_ref
 
 log = logging.getLogger(__name__)
 
-NO_SOURCE = "torch backend needs a PyTorch model; this ONNX file has no PyTorch source"
+SOURCE_HINT = "pass --model-source to run the PyTorch model it came from"
+NO_SOURCE = (
+    f"torch backend needs a PyTorch model; this ONNX file has no PyTorch source ({SOURCE_HINT})"
+)
+# The one kind of recorded reference a file may pick: the toolkit's own code.
+TRUSTED_PREFIX = "zoo:"
 # References whose factory takes num_classes (the zoo and the model hubs).
 _HUB_PREFIXES = ("zoo:", "torchvision:", "timm:")
 
@@ -55,8 +67,11 @@ class TorchSession(Session):
         overrides: command-line spec values.
         threads: intra-op threads (default: physical cores). ``torch.set_num_threads`` is
             process-wide: it is set once here, so the last torch session opened wins.
-        weights: a checkpoint to load (default for an ONNX file: the one it was exported with).
+        weights: a checkpoint to load (default for an ONNX file with a ``zoo:`` source: the
+            one it was exported with).
         device: ``cpu`` or ``cuda[:N]``.
+        model_source: for an ONNX file, the PyTorch reference to run (``--model-source``),
+            instead of a recorded one (see the module's docstring).
     """
 
     backend: ClassVar[str] = "torch"
@@ -69,6 +84,7 @@ class TorchSession(Session):
         threads: int | None = None,
         weights: str | None = None,
         device: str = "cpu",
+        model_source: str | None = None,
     ) -> None:
         torch = _import_torch()
         self._torch = torch
@@ -84,13 +100,22 @@ class TorchSession(Session):
         self.source: str
         self.weights: str | None
         if str(model).lower().endswith(".onnx"):
-            self._from_onnx(Path(model), overrides, weights)
+            self._from_onnx(Path(model), overrides, weights, model_source)
         else:
+            if model_source is not None:
+                raise BadInputError(
+                    f"--model-source names the PyTorch model of an .onnx file; '{model}' is "
+                    "a PyTorch reference already"
+                )
             self._from_reference(str(model), overrides, weights)
         torch.set_num_threads(self.threads)
         self._module = self._module.to(device).eval()
         if not self.outputs:
             self.outputs = self._probe_outputs()
+            if overrides is not None and overrides.labels is not None:
+                # An ONNX file's labels were checked against its graph; here the forward
+                # pass is the first to know the class count.
+                check_label_count(self.spec, self.outputs[0].shape, "--labels")
         self._output_names = [o.name for o in self.outputs]
 
     # -- construction ----------------------------------------------------------------------
@@ -110,23 +135,45 @@ class TorchSession(Session):
         self.inputs = [TensorInfo(self.spec.input.name, self.spec.input.shape, np.dtype("float32"))]
         self.outputs = []  # learnt from one forward pass below
 
-    def _from_onnx(self, path: Path, overrides: SpecOverrides | None, weights: str | None) -> None:
-        from toolkit.modelfile import graph_io, load_onnx, read_spec
-
-        self.spec = read_spec(path, overrides)
-        if not self.spec.source or self.spec.extra.get("foreign"):
+    def _source_of(
+        self, path: Path, weights: str | None, model_source: str | None
+    ) -> tuple[str, str | None]:
+        """(reference, weights) to build for ONNX file ``path``: see the module's docstring."""
+        if model_source is not None:
+            return model_source, weights  # the user's own choice, as typed (from the cwd)
+        recorded = self.spec.source
+        if not recorded or self.spec.extra.get("foreign"):
             raise BackendUnavailableError(NO_SOURCE)
-        # Export records files relative to the ONNX file's folder: look them up from there.
-        ref = resolve_ref(self.spec.source, path.parent)
-        recorded = str(self.spec.extra.get("weights") or "")
+        if not recorded.startswith(TRUSTED_PREFIX):
+            # Importing it would run whatever code the file points at (payload.py, os:...).
+            raise BackendUnavailableError(
+                f"torch backend does not run the PyTorch source recorded in {path.name} "
+                f"({recorded[:80]!r}): a model file does not choose the code that runs "
+                f"({SOURCE_HINT})"
+            )
+        recorded_w = str(self.spec.extra.get("weights") or "")
         # "package:..." are a zoo entry's shipped weights: the zoo loads them by itself.
-        if weights is None and recorded and not recorded.startswith("package:"):
-            weights = resolve_ref(recorded, path.parent, any_file=True)
+        if weights is None and recorded_w and not recorded_w.startswith("package:"):
+            # Export records files relative to the ONNX file's folder: look them up there.
+            weights = resolve_ref(recorded_w, path.parent, any_file=True)
             if not Path(weights).is_file():
                 raise BackendUnavailableError(
                     f"torch backend: the weights {path.name} was exported with are not found "
                     f"({weights}); pass --weights"
                 )
+        return recorded, weights
+
+    def _from_onnx(
+        self,
+        path: Path,
+        overrides: SpecOverrides | None,
+        weights: str | None,
+        model_source: str | None,
+    ) -> None:
+        from toolkit.modelfile import graph_io, load_onnx, read_spec
+
+        self.spec = read_spec(path, overrides)
+        ref, weights = self._source_of(path, weights, model_source)
         ins, outs = graph_io(load_onnx(path, load_weights=False))
         num_classes = None
         if ref.startswith(_HUB_PREFIXES) and outs and len(outs[0][1]) == 2:
@@ -136,16 +183,14 @@ class TorchSession(Session):
         except BadInputError as e:  # ModelLoadError, a moved source file...
             # The ONNX file itself is fine; it is the torch side that cannot run here.
             raise BackendUnavailableError(
-                f"torch backend cannot load this model's PyTorch source '{self.spec.source}': {e}"
+                f"torch backend cannot load this model's PyTorch source '{ref}': {e}"
             ) from e
         self._module = loaded.module
         self.source = loaded.source
         self.weights = loaded.spec.extra.get("weights")
         if self.weights is None:
             # Timing is still right; outputs will not match the ONNX file's.
-            log.info(
-                "torch backend: %s has no recorded weights; running it freshly initialized", ref
-            )
+            log.info("torch backend: %s runs without a checkpoint (pass --weights)", ref)
         # Same tensor names as the ONNX file, so one feed dict serves both runtimes.
         self.inputs = []
         for name, shape in ins:

@@ -171,6 +171,7 @@ def _open(
     overrides: SpecOverrides | None,
     weights: str | None,
     seed: int,
+    model_source: str | None = None,
 ) -> _Run | BenchResult:
     """A ready-to-time run, or the result row saying why this backend cannot run."""
     row = BenchResult(model=model, backend=backend, precision=None, batch=batch, warmup=warmup)
@@ -188,6 +189,8 @@ def _open(
             weights=weights,
             spinning=True,  # back-to-back calls: spinning threads answer fastest
             opt_batch=batch,
+            # Only the torch backend of an .onnx file runs it (a reference is its own source).
+            model_source=model_source if backend == "torch" and is_onnx(model) else None,
         )
     except (BackendUnavailableError, MissingDependencyError) as e:
         row.precision = _precision_of(model)
@@ -272,6 +275,7 @@ def benchmark(
     weights: str | None = None,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    model_source: str | None = None,
 ) -> BenchReport:
     """Measure every model x backend x batch; unavailable ones are reported, not raised.
 
@@ -287,6 +291,8 @@ def benchmark(
         weights: checkpoint for the torch backend.
         seed: seed of the random inputs.
         progress: called with a short line before each model and batch.
+        model_source: the PyTorch reference the torch backend runs for the ``.onnx`` models
+            (``--model-source``; see :func:`toolkit.backends.open_session`).
 
     Example:
         >>> report = benchmark(["r18.onnx"], ["ort-cpu", "torch"], [1, 8], iters=50)
@@ -311,8 +317,9 @@ def benchmark(
             try:
                 for backend in backends:
                     got = _open(
-                        name, backend, int(batch), warmup, threads, overrides, weights, seed
-                    )
+                        name, backend, int(batch), warmup, threads, overrides, weights, seed,
+                        model_source,
+                    )  # fmt: skip
                     if isinstance(got, _Run):
                         runs.append(got)
                         rows.append(got.result)

@@ -12,9 +12,11 @@ from toolkit.cli.common import (
     ForceOpt,
     ImgszOpt,
     JsonOpt,
+    ModelSourceOpt,
     ThreadsOpt,
     VerboseOpt,
     WeightsOpt,
+    check_model_source,
     cli_command,
     console,
     make_overrides,
@@ -64,6 +66,7 @@ def command(
     ] = None,
     threads: ThreadsOpt = None,
     weights: WeightsOpt = None,
+    model_source: ModelSourceOpt = None,
     imgsz: ImgszOpt = None,
     channels: ChannelsOpt = None,
     out: Annotated[
@@ -86,6 +89,7 @@ def command(
 
     backends = _split(backend)
     batches = parse_batches(batch)
+    check_model_source(model_source, backends, models)
     overrides = make_overrides(imgsz=imgsz, channels=channels)
     if out is not None:
         if out.suffix.lower() not in REPORT_SUFFIXES:
@@ -106,6 +110,7 @@ def command(
         threads=threads,
         overrides=None if overrides.is_empty() else overrides,
         weights=weights,
+        model_source=model_source,
         progress=lambda msg: console.print(f"benchmark: {msg}", markup=False, style="dim"),
     )
     if out is not None:

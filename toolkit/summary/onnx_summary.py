@@ -134,12 +134,17 @@ def _dims(value: Any) -> Shape:
 
 
 def _spec_shape(proto: Any) -> Shape | None:
-    """The input shape stored in the file's edgetk spec, if it has one."""
-    from toolkit.modelfile import read_metadata
-    from toolkit.spec import METADATA_KEY, ModelSpec
+    """The input shape stored in the file's edgetk spec, if it has one.
 
-    text = read_metadata(proto).get(METADATA_KEY)
-    return ModelSpec.from_json(text).input.shape if text else None
+    The spec is read as every command reads it (schema, labels against the graph): a file
+    with invalid metadata is refused here too, not summarized on half-read values.
+    """
+    from toolkit.modelfile import read_metadata, spec_from_onnx
+    from toolkit.spec import METADATA_KEY
+
+    if METADATA_KEY not in read_metadata(proto):
+        return None  # foreign files: any graph can be summarized, image model or not
+    return spec_from_onnx(proto).input.shape
 
 
 def _fix_input(
