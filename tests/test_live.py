@@ -183,7 +183,7 @@ def test_unpaced_synthetic_is_deterministic(tiny_onnx: Path, tmp_path: Path) -> 
         ("csi://x", {}, BadInputError, "csi://0"),
         ("synthetic:speed=3", {}, BadInputError, "unknown synthetic option"),
         ("{clip}", {"roi": "1,2,3"}, BadInputError, "--roi"),
-        ("{clip}", {"reject": "rust"}, BadInputError, "unknown class 'rust'"),
+        ("{clip}", {"reject": "rust"}, BadInputError, "--reject rust: no such class; the model"),
         ("{clip}", {"conf": 1.5}, BadInputError, "--conf"),
     ],
 )

@@ -13,6 +13,11 @@ slowest stage rather than the sum of all:
 Every frame's stage times, end-to-end latency (read start to sinks done) and frame age
 (capture to result) go into bounded reservoirs (:mod:`toolkit.video.stats`); :func:`run_loop`
 returns the SPEC's summary.
+
+How a run ends is in the summary's ``stopped_by``: ``end``, ``max_frames``, ``duration``,
+``window``, ``signal`` (SIGTERM / Ctrl-C, the one in ``signal``), ``source_lost`` (a live
+source gave up reconnecting) or ``sink_error`` (an output could not be written: the sink and
+the error are in ``failed_sink``). Every sink is closed on every way out.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import numpy as np
 from toolkit.errors import BadInputError
 from toolkit.tasks.base import prepare_inputs
 from toolkit.video.reader import Frame, FrameReader
-from toolkit.video.sinks import Sink
+from toolkit.video.sinks import Sink, SinkError, sink_name
 from toolkit.video.sources import Source, utc_iso
 from toolkit.video.stats import LoopStats
 from toolkit.video.verdict import Judge
@@ -44,11 +49,15 @@ _END = object()
 
 
 class StopFlag(threading.Event):
-    """A stop request that remembers its first reason (``signal``, ``duration``, ``window``)."""
+    """A stop request that remembers its first reason (``signal``, ``duration``, ``window``).
+
+    ``signal`` is the name of the first signal received (``SIGTERM``, ``SIGINT``), if any.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.reason: str | None = None
+        self.signal: str | None = None
 
     def request(self, reason: str) -> None:
         if not self.is_set():
@@ -92,6 +101,60 @@ class _Counts:
     first_t: float | None = None
     last_t: float = 0.0
     outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class _Sinks:
+    """The loop's sinks: one that fails is recorded, written no more, and stops the run.
+
+    The others go on until the loop has drained, and every sink is closed at the end, the
+    failed one too (a video is finalized with the frames it has).
+    """
+
+    def __init__(self, sinks: Sequence[Sink], stop: StopFlag) -> None:
+        self.sinks, self.stop = list(sinks), stop
+        self.needs_image = any(s.needs_image for s in self.sinks)
+        self.failed: dict[str, str] | None = None
+        self._dead: set[int] = set()
+
+    def write(self, event: dict[str, Any], annotated: np.ndarray | None, captured: float) -> None:
+        for i, sink in enumerate(self.sinks):
+            if i in self._dead:
+                continue
+            try:
+                if getattr(sink, "timed", False):
+                    sink.write(event, annotated, captured=captured)  # type: ignore[call-arg]
+                else:
+                    sink.write(event, annotated)
+            except (SinkError, OSError) as e:
+                self._fail(i, sink, e)
+
+    def tick(self, now: float, lost_since: float | None) -> None:
+        """Let sinks that follow the clock (the video) mark time while no frame comes."""
+        for i, sink in enumerate(self.sinks):
+            if i not in self._dead and hasattr(sink, "tick"):
+                try:
+                    sink.tick(now, lost_since)
+                except (SinkError, OSError) as e:
+                    self._fail(i, sink, e)
+
+    def close(self) -> None:
+        for i, sink in enumerate(self.sinks):
+            try:
+                sink.close()
+            except (SinkError, OSError) as e:
+                self._fail(i, sink, e)
+
+    @property
+    def quit(self) -> bool:
+        return any(getattr(s, "quit", False) for s in self.sinks)
+
+    def _fail(self, i: int, sink: Sink, e: BaseException) -> None:
+        self._dead.add(i)
+        reason = e.reason if isinstance(e, SinkError) else (getattr(e, "strerror", None) or str(e))
+        log.warning("%s sink failed: %s", sink_name(sink), reason)
+        if self.failed is None:
+            self.failed = {"sink": sink_name(sink), "error": reason}
+        self.stop.request("sink_error")
 
 
 def _infer_batch(session: Any, task: Any, judge: Judge, frames: list[Frame]) -> _Batch:
@@ -186,7 +249,9 @@ def run_loop(
 
     Returns:
         The SPEC summary: frames, dropped, fps, ok, ng, latency_ms (per stage), frame_age_ms,
-        plus source, decode_errors, reconnects, gaps, seconds, stopped_by.
+        plus source, decode_errors, reconnects, gaps, seconds, stopped_by, signal (the first
+        signal received, or None) and failed_sink (``{"sink", "error"}`` or None). A failed
+        sink or a lost source is reported here, not raised: the summary is the record.
     """
     from toolkit.video.overlay import draw_overlay
 
@@ -198,7 +263,7 @@ def run_loop(
     fixed = session.static_batch
     batch = fixed if fixed is not None else opts.batch
     stats, counts = LoopStats(), _Counts()
-    needs_image = any(s.needs_image for s in sinks)
+    outs = _Sinks(sinks, stop)
     # The source shares the flag: a reconnect backoff ends as soon as the loop stops.
     if hasattr(source, "stop"):
         source.stop = stop
@@ -218,18 +283,18 @@ def run_loop(
         while True:
             if opts.duration is not None and time.perf_counter() - t_start >= opts.duration:
                 stop.request("duration")
-            if any(getattr(s, "quit", False) for s in sinks):
+            if outs.quit:
                 stop.request("window")
             try:
                 item = worker.out.get(timeout=_POLL_S)
             except queue.Empty:
+                outs.tick(time.perf_counter(), getattr(source, "lost_since", None))
                 continue
             if item is _END:
                 break
             _finish_batch(
-                item, task, judge, sinks, source.name, stats, counts, draw, needs_image,
-                opts.max_frames,
-            )  # fmt: skip
+                item, task, judge, outs, source.name, stats, counts, draw, opts.max_frames
+            )
             if opts.max_frames is not None and counts.frames >= opts.max_frames:
                 stop.request("max_frames")
             if progress is not None and time.perf_counter() >= next_progress:
@@ -246,26 +311,8 @@ def run_loop(
         if worker.error is not None:
             raise worker.error
     finally:
-        stop.set()
-        if worker is not None:
-            # On an error the loop no longer drains the worker's queue: empty it so that a
-            # worker blocked on a full queue can finish.
-            deadline = time.perf_counter() + 10
-            while worker.is_alive() and time.perf_counter() < deadline:
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        worker.out.get_nowait()
-                worker.join(timeout=_POLL_S)
-        reader.close()
-        for sink in sinks:
-            sink.close()
+        _tear_down(stop, worker, reader, source, outs)
     elapsed = (counts.last_t - counts.first_t) if counts.first_t is not None else 0.0
-    if stop.reason is not None:
-        stopped_by = stop.reason
-    elif opts.max_frames is not None and counts.frames >= opts.max_frames:
-        stopped_by = "max_frames"
-    else:
-        stopped_by = "end"
     return {
         "frames": counts.frames,
         "dropped": reader.dropped,
@@ -281,20 +328,51 @@ def run_loop(
         "reconnects": sum(1 for g in source.gaps if g.recovered),
         "gaps": [g.to_dict() for g in source.gaps],
         "seconds": round(time.perf_counter() - t_start, 3),
-        "stopped_by": stopped_by,
+        "stopped_by": _stopped_by(stop, source, counts, opts),
+        "signal": stop.signal,
+        "failed_sink": outs.failed,
     }
+
+
+def _tear_down(
+    stop: StopFlag, worker: _InferWorker | None, reader: FrameReader, source: Source, outs: _Sinks
+) -> None:
+    """Stop the threads, release the source and close every sink (on every way out)."""
+    stop.set()
+    if worker is not None:
+        # On an error the loop no longer drains the worker's queue: empty it so that a
+        # worker blocked on a full queue can finish.
+        deadline = time.perf_counter() + 10
+        while worker.is_alive() and time.perf_counter() < deadline:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    worker.out.get_nowait()
+            worker.join(timeout=_POLL_S)
+    reader.close()
+    if getattr(source, "lost", False):  # the video shows the outage up to the give-up
+        outs.tick(time.perf_counter(), getattr(source, "lost_since", None))
+    outs.close()
+
+
+def _stopped_by(stop: StopFlag, source: Source, counts: _Counts, opts: LoopOptions) -> str:
+    if stop.reason is not None:
+        return stop.reason
+    if getattr(source, "lost", False):
+        return "source_lost"
+    if opts.max_frames is not None and counts.frames >= opts.max_frames:
+        return "max_frames"
+    return "end"
 
 
 def _finish_batch(
     item: _Batch,
     task: Any,
     judge: Judge,
-    sinks: Sequence[Sink],
+    sinks: _Sinks,
     source_name: str,
     stats: LoopStats,
     counts: _Counts,
     draw: Callable[..., np.ndarray],
-    needs_image: bool,
     max_frames: int | None,
 ) -> None:
     """Stage 3 for one batch: postprocess, verdicts, events, sinks, statistics."""
@@ -316,7 +394,7 @@ def _finish_batch(
         }
         tj = time.perf_counter()
         annotated = None
-        if needs_image:
+        if sinks.needs_image:
             annotated = draw(
                 frame.image,
                 result,
@@ -326,8 +404,7 @@ def _finish_batch(
                 roi=judge.roi,
                 source=source_name,
             )
-        for sink in sinks:
-            sink.write(event, annotated)
+        sinks.write(event, annotated, frame.t_captured)
         done = time.perf_counter()
         st = stats.stages
         st["capture"].add(frame.t_captured - frame.t_read)
@@ -350,16 +427,24 @@ def _finish_batch(
 def stop_on_signals(stop: StopFlag) -> Iterator[None]:
     """SIGINT / SIGTERM ask ``stop`` to end the loop cleanly; a second SIGINT interrupts.
 
+    The first signal's name is kept in ``stop.signal``: SIGTERM is a requested stop (exit 0),
+    Ctrl-C an interruption (exit 130), both after the sinks are closed and the summary shown.
     Only the main thread can install handlers; elsewhere this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    interrupts = 0
 
     def handler(signum: int, _frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+        nonlocal interrupts
+        if signum == signal.SIGINT:
+            interrupts += 1
+            if interrupts > 1:  # the user insists: no more finalizing
+                raise KeyboardInterrupt
+        if stop.signal is None:
+            stop.signal = signal.Signals(signum).name
         stop.request("signal")
 
     for sig in previous:

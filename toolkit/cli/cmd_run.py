@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from toolkit.cli.common import (
     JsonOpt,
     LabelsOpt,
     MeanOpt,
+    ModelSourceOpt,
     OutputFormatOpt,
     ResizeOpt,
     ScaleOpt,
@@ -75,7 +77,10 @@ def command(
     height: Annotated[int | None, typer.Option("--height", help="Camera frame height.")] = None,
     reconnect_timeout: Annotated[
         float | None,
-        typer.Option("--reconnect-timeout", help="Give up on a lost stream after S seconds."),
+        typer.Option(
+            "--reconnect-timeout",
+            help="Give up on a lost stream S seconds after its last frame (exit 1).",
+        ),
     ] = None,
     show: Annotated[
         bool | None,
@@ -98,6 +103,7 @@ def command(
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     weights: WeightsOpt = None,
+    model_source: ModelSourceOpt = None,
     task: TaskOpt = None,
     labels: LabelsOpt = None,
     imgsz: ImgszOpt = None,
@@ -114,11 +120,15 @@ def command(
 
     Stops at the end of a file, at --max-frames or --duration, or on Ctrl-C / SIGTERM (the
     summary is printed, the video finalized and the events file complete either way).
+    Exit 0 on those (130 on Ctrl-C); exit 1 when a live source is lost for good
+    (--reconnect-timeout) or an output fails (disk full, a closed pipe), so that a restart
+    policy acts; exit 2 for settings that cannot work, before the model loads.
     """
     from toolkit.errors import BadInputError
     from toolkit.pipeline import LoopOptions, StopFlag, stop_on_signals
-    from toolkit.video.live import Outputs, run_live
+    from toolkit.video.live import Outputs, check_outputs, run_live
     from toolkit.video.sinks import is_stdout
+    from toolkit.video.sources import check_source_settings
 
     if is_stdout(events):
         if json_out:
@@ -132,24 +142,50 @@ def command(
             raise BadInputError(f"{name} must be at least 1, got {value}")
     if duration is not None and duration <= 0:
         raise BadInputError(f"--duration must be positive, got {duration}")
+    # Every setting and output is checked before a model loads; sinks open only after.
+    check_source_settings(source, fps, width, height, reconnect_timeout)
+    outputs = Outputs(save, events, events_filter, snapshots, show, force)
+    check_outputs(outputs)
     overrides = make_overrides(
         task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
     )
+    session = None
+    if model_source is not None:  # run_live takes no --model-source: hand it the session
+        from toolkit.backends import open_session
+
+        session = open_session(
+            model, backend, overrides=overrides, threads=threads, weights=weights,
+            model_source=model_source,
+        )  # fmt: skip
     stop = StopFlag()
-    with stop_on_signals(stop):
+    with stop_on_signals(stop), session or contextlib.nullcontext():
         summary = run_live(
             model, source, backend=backend, overrides=overrides, threads=threads,
             weights=weights, conf=conf, iou=iou, max_det=max_det, classes=classes,
             agnostic=agnostic, topk=topk, reject=reject, roi=roi, loop=loop, fps=fps,
             width=width, height=height, reconnect_timeout=reconnect_timeout,
             options=LoopOptions(max_frames=max_frames, duration=duration, batch=batch),
-            outputs=Outputs(save, events, events_filter, snapshots, show, force), stop=stop,
-            progress=None if json_out else _status_line,
+            outputs=outputs, stop=stop,
+            progress=None if json_out else _status_line, session=session,
         )  # fmt: skip
+    finish(summary, json_out)
+
+
+def finish(summary: dict[str, Any], json_out: bool) -> None:
+    """Print the summary, then exit as the run's outcome says (1: lost source or sink, 130)."""
+    from rich.markup import escape
+
+    from toolkit.cli.common import err_console
+    from toolkit.video.live import run_outcome
+
+    code, error = run_outcome(summary)
     if json_out:
-        print_json(summary)
+        print_json({**summary, "error": error, "exit_code": code} if code else summary)
     else:
         print_summary(summary)
+    if code:
+        err_console.print(f"[red]error:[/red] {escape(error or '')}", soft_wrap=True)
+        raise typer.Exit(code)
 
 
 def _status_line(p: dict[str, Any]) -> None:
@@ -186,6 +222,15 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(
             f"stream gap at {gap['start']} after frame {gap['after_frame']}: "
             f"{gap['seconds']:.1f} s ({back})"
+        )
+    if s.get("failed_sink"):
+        f = s["failed_sink"]
+        console.print(f"[red]{f['sink']} sink failed[/red]: {f['error']}")
+    video = s.get("video")
+    if video and video.get("no_signal_frames"):
+        console.print(
+            f"video: {video['frames']} frames at {video['fps']:g} FPS, "
+            f"{video['no_signal_frames']} of them NO SIGNAL"
         )
     for what, path in s.get("outputs", {}).items():
         console.print(f"{what}: {path}")

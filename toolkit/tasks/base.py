@@ -45,7 +45,7 @@ def make_task(spec: ModelSpec, **opts: Any) -> Task[Any]:
     if spec.task == "classify":
         from toolkit.tasks.classify import ClassifyTask
 
-        return ClassifyTask(spec, **{k: v for k, v in opts.items() if k == "topk"})
+        return ClassifyTask(spec, **{k: v for k, v in opts.items() if k in ("topk", "classes")})
     if spec.task == "detect":
         from toolkit.tasks.detect import DetectTask
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
 from toolkit.spec import ModelSpec
+from toolkit.tasks.classes import ModelClasses, check_class_ids
 from toolkit.tasks.preprocess import FrameMeta, preprocess
 
 # A "logits" output whose rows are all in [0, 1] and sum to 1 within this is taken as probs.
@@ -152,7 +153,9 @@ class ClassifyTask:
         'scratch'
     """
 
-    def __init__(self, spec: ModelSpec, topk: int = 5) -> None:
+    def __init__(
+        self, spec: ModelSpec, topk: int = 5, classes: Sequence[int] | None = None
+    ) -> None:
         if spec.task != "classify":
             raise BadInputError(
                 f"a classification task needs a classifier, not a '{spec.task}' model"
@@ -164,8 +167,11 @@ class ClassifyTask:
             )
         if int(topk) < 1:
             raise BadInputError(f"--topk must be at least 1, got {topk}")
+        check_class_ids(classes, ModelClasses.of(spec), "--classes")
         self.spec = spec
         self.topk = int(topk)
+        # Like a detector's --classes: the ranking (and so the top-1) is among these alone.
+        self.classes = None if classes is None else tuple(sorted({int(c) for c in classes}))
 
     def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[FrameMeta]]:
         """Frames (BGR or gray uint8, as OpenCV decodes them) -> ({input name: batch}, metas)."""
@@ -221,7 +227,21 @@ class ClassifyTask:
     ) -> list[Classification]:
         """Raw outputs -> one top-k :class:`Classification` per image."""
         probs = self.probabilities(outputs, None if metas is None else len(metas))
+        if self.classes is not None:
+            return self._ranked_among(probs, self.classes)
         idx, vals = topk(probs, self.topk)
+        return [
+            Classification(i, v, tuple(self.spec.label(int(c)) for c in i))
+            for i, v in zip(idx, vals, strict=True)
+        ]
+
+    def _ranked_among(self, probs: np.ndarray, classes: tuple[int, ...]) -> list[Classification]:
+        """Top-k among ``classes`` only (ids past the output's width are left out)."""
+        keep = np.asarray([c for c in classes if c < probs.shape[1]], np.int64)
+        if keep.size == 0:
+            return [Classification(np.zeros(0, np.int64), np.zeros(0, np.float32))] * len(probs)
+        sub_idx, vals = topk(probs[:, keep], self.topk)
+        idx = keep[sub_idx]  # keep is sorted: ties still go to the lower class id
         return [
             Classification(i, v, tuple(self.spec.label(int(c)) for c in i))
             for i, v in zip(idx, vals, strict=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
 from toolkit.spec import ModelSpec
+from toolkit.tasks.classes import ModelClasses, check_class_ids
 from toolkit.tasks.decode import FORMATS, DecodeOptions, decode
 from toolkit.tasks.preprocess import FrameMeta, preprocess
 
@@ -135,6 +136,8 @@ class DetectTask:
             raise BadInputError(f"--conf and --iou must be in [0, 1], got {conf} and {iou}")
         if max_det < 1:
             raise BadInputError(f"--max-det must be at least 1, got {max_det}")
+        # An id the model lacks would match nothing, and every frame would look clean.
+        check_class_ids(classes, ModelClasses.of(spec), "--classes")
         self.spec = spec
         self.options = DecodeOptions(
             conf=float(conf),

@@ -3,6 +3,12 @@
 Example:
     >>> summary = run_live("det.onnx", "synthetic", max_frames=300, events="ev.jsonl")
     >>> summary["frames"], summary["ng"]
+
+Trust: every output is checked before the model loads (:func:`check_outputs`) and opened only
+after every check passed; class references and the ROI are checked against the model and the
+first frame, and settings under which no frame could be NG are refused. A run that lost its
+source or a sink returns its summary all the same; :func:`run_outcome` says what that means
+(the exit code of ``edgetk run``).
 """
 
 from __future__ import annotations
@@ -45,24 +51,50 @@ def make_loop_task(
     """The task for ``spec`` with the loop's options (each task takes the ones it uses)."""
     from toolkit.tasks.base import make_task
 
-    if spec.task == "classify":
-        return make_task(spec, topk=topk)
     cls = sorted(classes) if classes is not None else None
+    if spec.task == "classify":
+        return make_task(spec, topk=topk, classes=cls)
     return make_task(spec, conf=conf, iou=iou, max_det=max_det, classes=cls, agnostic=agnostic)
 
 
-def open_sinks(outputs: Outputs, fps: float | None) -> list[Any]:
-    """The sinks ``outputs`` asks for (files are checked before anything runs)."""
-    from toolkit.video.sinks import (
-        DisplaySink,
-        EventsSink,
-        SnapshotSink,
-        VideoSink,
-        display_available,
-    )
+def check_outputs(outputs: Outputs) -> bool:
+    """Check every output before anything runs or is created; returns whether to show a window.
+
+    Raises:
+        OutputExistsError: an output file exists and ``force`` is not given.
+        BadInputError: a bad --events-filter or --save suffix, an output that cannot be
+            written (read-only folder, a file where a folder must be), --show without a display.
+    """
+    from toolkit.fileio import check_output, check_output_dir
+    from toolkit.video.sinks import check_video_suffix, display_available, is_stdout
 
     if outputs.events_filter not in ("all", "ng"):
         raise BadInputError(f"--events-filter must be all or ng, got '{outputs.events_filter}'")
+    if outputs.events is not None and not is_stdout(outputs.events):
+        check_output(outputs.events, outputs.force, option="--events")
+    if outputs.save is not None:
+        check_video_suffix(Path(outputs.save))
+        check_output(outputs.save, outputs.force, option="--save")
+    if outputs.snapshots is not None:
+        check_output_dir(outputs.snapshots, option="--snapshots")
+    if outputs.show is None:
+        return display_available()
+    if outputs.show and not display_available():
+        raise BadInputError(
+            "--show: no window here: no DISPLAY, or an OpenCV without a GUI "
+            "(opencv-python-headless; for a window replace it with opencv-python)"
+        )
+    return outputs.show
+
+
+def open_sinks(outputs: Outputs, fps: float | None, *, realtime: bool = False) -> list[Any]:
+    """The sinks ``outputs`` asks for, opened only after :func:`check_outputs` passed.
+
+    ``realtime``: the video follows the capture clock (a live source; see ``VideoSink``).
+    """
+    from toolkit.video.sinks import DisplaySink, EventsSink, SnapshotSink, VideoSink
+
+    show = check_outputs(outputs)
     sinks: list[Any] = []
     try:
         if outputs.events is not None:
@@ -74,14 +106,8 @@ def open_sinks(outputs: Outputs, fps: float | None) -> list[Any]:
         if outputs.snapshots is not None:
             sinks.append(SnapshotSink(outputs.snapshots))
         if outputs.save is not None:
-            sinks.append(VideoSink(outputs.save, fps or DEFAULT_FPS, force=outputs.force))
-        show = outputs.show
-        if show is None:
-            show = display_available()
-        elif show and not display_available():
-            raise BadInputError(
-                "--show: no window here: no DISPLAY, or an OpenCV without a GUI "
-                "(opencv-python-headless; for a window replace it with opencv-python)"
+            sinks.append(
+                VideoSink(outputs.save, fps or DEFAULT_FPS, force=outputs.force, realtime=realtime)
             )
         if show:
             sinks.append(DisplaySink())
@@ -90,6 +116,80 @@ def open_sinks(outputs: Outputs, fps: float | None) -> list[Any]:
             s.close()
         raise
     return sinks
+
+
+def make_judge(
+    session: Any,
+    reject: str | None,
+    classes: str | None,
+    conf: float,
+    roi: tuple[int, int, int, int] | None,
+) -> tuple[Any, frozenset[int] | None]:
+    """The verdict rule and the kept class ids, checked against the model.
+
+    Raises:
+        BadInputError: a class the model lacks (the message lists the model's classes), or
+            settings under which no frame could ever be NG.
+    """
+    from toolkit.tasks.classes import ModelClasses, parse_classes
+    from toolkit.video.verdict import Judge, check_ng_possible
+
+    spec = session.spec
+    model = ModelClasses.of(spec, getattr(session, "outputs", ()))
+    reject_ids = parse_classes(reject, model, "--reject")
+    kept = parse_classes(classes, model, "--classes")
+    check_ng_possible(reject_ids, kept, model)
+    labels = tuple(spec.labels or ())
+    judge = Judge(reject_ids, labels, conf, roi, crop_input=spec.task == "classify")
+    return judge, kept
+
+
+def open_checked_source(source: str, judge: Any, **kwargs: Any) -> Any:
+    """The opened source, its first frame read (not consumed) to check the ROI against it."""
+    from toolkit.video.sources import open_source
+    from toolkit.video.verdict import check_roi
+
+    src = open_source(source, **kwargs)
+    try:
+        if judge.roi is not None:
+            first = src.peek()
+            if first is not None:
+                check_roi(judge.roi, first.shape[:2])
+    except BaseException:
+        src.close()
+        raise
+    return src
+
+
+def run_outcome(summary: dict[str, Any]) -> tuple[int, str | None]:
+    """The exit code a run's summary means, and the error line (None for exit 0).
+
+    A failed sink or a lost source is a failure (1: restart policies act on it); Ctrl-C is
+    130 as in every command; SIGTERM, a limit or the end of a file is a success.
+    """
+    failed = summary.get("failed_sink")
+    if failed:
+        return 1, f"{failed['sink']} sink failed: {failed['error']}"
+    if summary.get("stopped_by") == "source_lost":
+        gap = summary["gaps"][-1] if summary.get("gaps") else {}
+        since = f" for {gap['seconds']:.1f} s" if gap else ""
+        return 1, f"source lost: no frame from {summary['source']}{since}, gave up reconnecting"
+    if summary.get("signal") == "SIGINT":
+        return 130, "interrupted"
+    return 0, None
+
+
+def _video_summary(sinks: list[Any]) -> dict[str, Any] | None:
+    video = next((s for s in sinks if getattr(s, "name", "") == "video"), None)
+    if video is None:
+        return None
+    return {
+        "frames": video.frames,
+        "processed_frames": video.count,
+        "no_signal_frames": video.no_signal_frames,
+        "fps": video.fps,
+        "realtime": video.realtime,
+    }
 
 
 def run_live(
@@ -129,17 +229,24 @@ def run_live(
         Others: the ``edgetk run`` options of the same names.
 
     Returns:
-        The loop's summary (:func:`toolkit.pipeline.run_loop`) plus ``model``, ``backend`` and
-        ``outputs`` (the files written).
+        The loop's summary (:func:`toolkit.pipeline.run_loop`) plus ``model``, ``backend``,
+        ``outputs`` (the files written) and ``video`` (frames in the saved video, NO SIGNAL
+        frames among them, its rate). A lost source or a failed sink is in the summary
+        (``stopped_by``, ``failed_sink``), not raised: see :func:`run_outcome`.
+
+    Raises:
+        BadInputError: bad settings, found before the run (outputs before the model loads).
     """
     from toolkit.backends import open_session
-    from toolkit.video.sources import open_source
-    from toolkit.video.verdict import Judge, parse_classes, parse_roi
+    from toolkit.video.sources import check_source_settings
+    from toolkit.video.verdict import parse_roi
 
     if not 0.0 <= conf <= 1.0:
         raise BadInputError(f"--conf must be in [0, 1], got {conf}")
     roi_box = parse_roi(roi)
+    check_source_settings(source, fps, width, height, reconnect_timeout)
     outputs = outputs or Outputs()
+    check_outputs(outputs)
     stop = stop or StopFlag()
     own = session is None
     if own:
@@ -147,23 +254,17 @@ def run_live(
             model, backend, overrides=overrides, threads=threads, weights=weights
         )
     try:
-        spec = session.spec
-        labels = tuple(spec.labels or ())
-        judge = Judge(
-            parse_classes(reject, labels, "--reject"), labels, conf, roi_box,
-            crop_input=spec.task == "classify",
-        )  # fmt: skip
-        class_ids = parse_classes(classes, labels, "--classes")
+        judge, class_ids = make_judge(session, reject, classes, conf, roi_box)
         task = make_loop_task(
-            spec, conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic,
-            topk=topk,
+            session.spec, conf=conf, iou=iou, max_det=max_det, classes=class_ids,
+            agnostic=agnostic, topk=topk,
         )  # fmt: skip
-        src = open_source(
-            source, loop=loop, stop=stop, width=width, height=height, fps=fps,
+        src = open_checked_source(
+            source, judge, loop=loop, stop=stop, width=width, height=height, fps=fps,
             reconnect_timeout=reconnect_timeout,
         )  # fmt: skip
         try:
-            sinks = open_sinks(outputs, src.fps or fps)
+            sinks = open_sinks(outputs, src.fps or fps, realtime=bool(src.live))
         except BaseException:
             src.close()
             raise
@@ -175,6 +276,7 @@ def run_live(
     finally:
         if own:
             session.close()
+    summary["video"] = _video_summary(sinks)
     written = {
         "save": outputs.save,
         "events": outputs.events,
@@ -182,5 +284,8 @@ def run_live(
     }
     summary["model"] = Path(model).name if str(model).endswith(".onnx") else str(model)
     summary["backend"] = backend_name
-    summary["outputs"] = {k: str(v) for k, v in written.items() if v is not None}
+    # A video that could not be finalized was removed: it is not among the outputs.
+    summary["outputs"] = {
+        k: str(v) for k, v in written.items() if v is not None and (k != "save" or Path(v).exists())
+    }
     return summary

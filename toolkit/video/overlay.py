@@ -89,3 +89,23 @@ def draw_overlay(
     if not hasattr(result, "xyxy") and len(result):
         draw_topk(img, result, top=int(30 * s) + 10)
     return img
+
+
+def draw_timestamp(img: np.ndarray, ts: str) -> None:
+    """The capture time (``2026-11-25T16:00:00.123Z``) at the bottom left, in place."""
+    _label(img, ts.replace("T", " "), (0, img.shape[0]), _BLACK)
+
+
+def no_signal_frame(size: tuple[int, int], seconds: float, wall: float) -> np.ndarray:
+    """A dark ``(w, h)`` frame saying "NO SIGNAL 12.5 s", with the time it stands for."""
+    from toolkit.video.sources import utc_iso
+
+    w, h = size
+    img = np.full((h, w, 3), 32, np.uint8)
+    s, t = _scale(img)
+    text = f"NO SIGNAL {seconds:.1f} s"
+    (tw, th), _ = cv2.getTextSize(text, _FONT, s * 1.3, t)
+    org = (max(0, (w - tw) // 2), max(th, (h + th) // 2))
+    cv2.putText(img, text, org, _FONT, s * 1.3, _RED, t, cv2.LINE_AA)
+    draw_timestamp(img, utc_iso(wall))
+    return img

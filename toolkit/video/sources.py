@@ -66,16 +66,29 @@ class Source(ABC):
         self.decode_errors = 0
         self.gaps: list[Gap] = []
         self.frames_read = 0
+        # A live source that lost its signal: since when (perf_counter; None while frames
+        # come), and whether it gave up for good (its reconnect timeout ran out).
+        self.lost_since: float | None = None
+        self.lost = False
+        self._peeked: np.ndarray | None = None
 
     @abstractmethod
     def _read(self) -> np.ndarray | None: ...
 
     def read(self) -> np.ndarray | None:
         """The next frame, or ``None`` at the end of the source."""
-        frame = self._read()
+        frame, self._peeked = self._peeked, None
+        if frame is None:
+            frame = self._read()
         if frame is not None:
             self.frames_read += 1
         return frame
+
+    def peek(self) -> np.ndarray | None:
+        """The next frame without consuming it (the next :meth:`read` returns it)."""
+        if self._peeked is None:
+            self._peeked = self._read()
+        return self._peeked
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
@@ -214,6 +227,21 @@ def sane_fps(fps: float | None) -> float | None:
     return float(fps) if fps and 0 < fps <= 240 else None
 
 
+# What a frame rate or a frame side may be: beyond these a value is a typo, not a camera.
+MAX_FPS = 240.0
+MIN_SIDE, MAX_SIDE = 16, 8192
+
+
+def check_fps(fps: float | None, what: str = "--fps") -> None:
+    if fps is not None and not 0 < fps <= MAX_FPS:
+        raise BadInputError(f"{what} must be above 0 and at most {MAX_FPS:g}, got {fps:g}")
+
+
+def check_side(value: int | None, what: str) -> None:
+    if value is not None and not MIN_SIDE <= value <= MAX_SIDE:
+        raise BadInputError(f"{what} must be {MIN_SIDE} to {MAX_SIDE} pixels, got {value}")
+
+
 def _synthetic_options(text: str) -> dict[str, Any]:
     """``synthetic[:fps=15,size=480x640,seed=1,paced=0]`` -> SyntheticSource keywords."""
     _, _, rest = text.partition(":")
@@ -223,10 +251,13 @@ def _synthetic_options(text: str) -> dict[str, Any]:
         try:
             if key == "fps":
                 opts["fps"] = float(value)
+                check_fps(opts["fps"], "synthetic fps")
             elif key == "seed":
                 opts["seed"] = int(value)
             elif key == "size":
                 h, w = (int(v) for v in value.lower().split("x"))
+                check_side(h, f"synthetic size={value}: the height")
+                check_side(w, f"synthetic size={value}: the width")
                 opts["size"] = (h, w)
             elif key == "paced":
                 opts["paced"] = value.lower() not in ("0", "false", "no")
@@ -235,6 +266,27 @@ def _synthetic_options(text: str) -> dict[str, Any]:
         except ValueError:
             raise BadInputError(f"bad synthetic option '{item}'") from None
     return opts
+
+
+def check_source_settings(
+    source: str,
+    fps: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    reconnect_timeout: float | None = None,
+) -> None:
+    """Refuse absurd source settings (a zero frame rate, a 0x0 belt) with the limit named.
+
+    Cheap and side-effect free: ``edgetk run`` calls it before the model loads.
+    """
+    check_fps(fps)
+    check_side(width, "--width")
+    check_side(height, "--height")
+    if reconnect_timeout is not None and not reconnect_timeout > 0:
+        raise BadInputError(f"--reconnect-timeout must be positive, got {reconnect_timeout:g}")
+    text = str(source).strip()
+    if text == "synthetic" or text.startswith("synthetic:"):
+        _synthetic_options(text)
 
 
 def open_source(
@@ -262,6 +314,7 @@ def open_source(
     from toolkit.data.images import IMAGE_SUFFIXES, is_video, list_media, resolve_source
     from toolkit.video.capture import CSI_PIPELINE, CaptureSource, need_gstreamer
 
+    check_source_settings(source, fps, width, height, reconnect_timeout)
     text = str(source).strip()
     name = redact_url(text)
     if text.isdigit():

@@ -6,17 +6,22 @@
 - ``--conf``: a result counts only at or above this confidence.
 - ``--roi x,y,w,h`` (pixels of the frame): a classifier sees only that region; a detector's
   boxes count only when their centre lies in it (the others are left out of the event too).
+
+Before a run, every class reference is checked against the model
+(:func:`toolkit.tasks.classes.parse_classes`), the ROI against the first frame
+(:func:`check_roi`), and settings under which no frame could ever be NG are refused
+(:func:`check_ng_possible`): a line that can only say OK is a misconfiguration, not a result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from toolkit.errors import BadInputError
+from toolkit.tasks.classes import ModelClasses
 
 GOOD_LABELS = frozenset({"ok", "good", "normal", "pass", "background", "no_defect", "none"})
 
@@ -34,20 +39,83 @@ def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
     return x, y, w, h
 
 
-def parse_classes(text: str | None, labels: Sequence[str], option: str) -> frozenset[int] | None:
-    """Class names or indices (comma list) -> class indices, checked against ``labels``."""
-    if text is None:
+def check_roi(roi: tuple[int, int, int, int] | None, frame_hw: tuple[int, int]) -> None:
+    """The ROI must lie inside the frame: a region past its edge would see nothing there.
+
+    Raises:
+        BadInputError: naming the ROI, the frame size and the limit.
+    """
+    if roi is None:
+        return
+    x, y, w, h = roi
+    fh, fw = frame_hw
+    if x >= fw or y >= fh:
+        where = "outside"
+    elif x + w > fw or y + h > fh:
+        where = "partly outside"
+    else:
+        return
+    raise BadInputError(
+        f"--roi {x},{y},{w},{h} lies {where} the {fw}x{fh} frame "
+        f"(x + w must be <= {fw} and y + h <= {fh})"
+    )
+
+
+def reject_ids(reject: frozenset[int] | None, model: ModelClasses) -> frozenset[int] | None:
+    """The ids that make a frame NG: ``reject``, or by default every class not named good.
+
+    None when the model's classes are not known (no labels, no static class axis): the
+    default rule then rejects whatever is found.
+    """
+    if reject is not None:
+        return reject
+    if model.count is None:
         return None
-    ids: set[int] = set()
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        if item.isdigit():
-            ids.add(int(item))
-        elif item in labels:
-            ids.add(list(labels).index(item))
-        else:
-            known = ", ".join(labels) if labels else "none: the model has no labels, use indices"
-            raise BadInputError(f"{option}: unknown class '{item}' (classes: {known})")
-    return frozenset(ids)
+    return frozenset(i for i in range(model.count) if not is_good(model.name(i)))
+
+
+def is_good(label: str) -> bool:
+    return label.lower() in GOOD_LABELS
+
+
+def check_ng_possible(
+    reject: frozenset[int] | None, kept: frozenset[int] | None, model: ModelClasses
+) -> None:
+    """Refuse settings under which no frame can ever be NG (a line that always says OK).
+
+    A frame is NG when its result (a classifier's top-1 among the kept classes, or any kept
+    detection inside the ROI) has a reject class at or above --conf; so NG is possible exactly
+    when some class is both kept (--classes) and rejected (--reject, or by default every
+    class not named ok/good/normal/...).
+
+    Raises:
+        BadInputError: with the reason, the classes involved and the model's classes.
+    """
+    rejected = reject_ids(reject, model)
+    if rejected is None:
+        return
+    possible = rejected if kept is None else rejected & kept
+    if possible:
+        return
+    never = "no frame could ever be NG"
+    if reject is not None and not reject:
+        raise BadInputError(f"--reject names no class: {never}")
+    if kept is not None and not kept:
+        raise BadInputError(f"--classes names no class: {never}")
+    if reject is None and kept is None:
+        raise BadInputError(
+            f"every class of the model is a good one ({model.describe()}): {never}; "
+            "name the defect classes with --reject"
+        )
+    if reject is None:
+        raise BadInputError(
+            f"--classes keeps only good classes ({model.describe(kept)}): {never}; "
+            "name the defect classes with --reject"
+        )
+    raise BadInputError(
+        f"--classes ({model.describe(kept or ())}) keeps none of the --reject classes "
+        f"({model.describe(reject)}): {never}"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,7 +132,7 @@ class Judge:
         if self.reject is not None:
             return class_id in self.reject
         label = self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)
-        return label.lower() not in GOOD_LABELS
+        return not is_good(label)
 
     def crop(self, image: np.ndarray) -> np.ndarray:
         """The ROI of ``image`` (a classifier's input), or the image when there is none."""
