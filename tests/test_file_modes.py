@@ -98,7 +98,8 @@ def test_video_sink(umask: int, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     sink = VideoSink(out, fps=10.0)
     for i in range(3):
-        sink.write({}, np.full((32, 48, 3), i * 40, np.uint8))
+        event = {"ts": f"2026-12-01T00:00:0{i}.000Z", "frame": i, "verdict": "OK"}
+        sink.write(event, np.full((32, 48, 3), i * 40, np.uint8))
     sink.close()
     assert out.stat().st_size > 0
     assert _mode(out) == _file_mode(umask)

@@ -111,10 +111,16 @@ def test_iter_images_nothing_there(tmp_path: Path, make: str, message: str) -> N
 def test_iter_images_corrupt_image_in_folder(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png", color_image("red"))
     (tmp_path / "b.png").write_bytes(b"garbage")
-    it = iter_images(tmp_path)
+    write_image(tmp_path / "c.png", color_image("blue"))
+    # Strict: the corrupt file stops the run, naming it.
+    it = iter_images(tmp_path, strict=True)
     assert next(it)[0].endswith("a.png")
     with pytest.raises(BadInputError, match=r"cannot decode image .*b\.png"):
         next(it)
+    # By default it is skipped and listed (relative to the folder), and the run goes on.
+    frames = iter_images(tmp_path)
+    assert [Path(n).name for n, _ in frames] == ["a.png", "c.png"]
+    assert [str(s) for s in frames.skipped] == ["b.png: cannot decode"]
 
 
 def test_iter_images_bad_stride(tmp_path: Path) -> None:

@@ -336,11 +336,15 @@ def run_demo(
 
     Raises:
         OutputExistsError: ``workdir`` is not empty and ``force`` is false.
+        BadInputError: ``workdir`` (or a folder above it) is a file, or cannot take files.
     """
     from rich.console import Console
 
+    from toolkit.fileio import check_output_dir
+
     config = DemoConfig.make(workdir, quick=quick, seed=seed)
     wd = config.workdir
+    check_output_dir(wd, option="--workdir")  # before minutes of training, not after
     if wd.exists() and any(wd.iterdir()) and not force:
         raise OutputExistsError(
             f"work folder {wd} is not empty (pass --force to run the demo again there)"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from toolkit.data.imagefolder import ImageFolder
-from toolkit.data.images import read_image
+from toolkit.data.images import ImageReadError, SkippedImage, read_image, shown_name, skipped_text
 from toolkit.errors import BadInputError
 from toolkit.tasks.base import run_task
 from toolkit.tasks.classify import ClassifyTask
@@ -36,8 +36,12 @@ def validate_classifier(
     batch: int = 16,
     topk: int = 5,
     progress: Callable[[int, int], None] | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Top-1 and top-k accuracy of ``session``'s classifier on an ImageFolder.
+
+    An image that cannot be read is skipped (it counts in no metric) and listed in the
+    result's ``skipped``; with ``strict`` it is an error.
 
     Args:
         session: an open classifier session.
@@ -46,10 +50,16 @@ def validate_classifier(
         topk: the k of the second accuracy, reported as ``"top{k}"`` (``None`` when the model
             has fewer than k classes, where it would be trivially 1.0).
         progress: called with (images done, total) after each batch.
+        strict: raise on the first unreadable image instead of skipping it.
 
     Returns:
         ``{"data", "n", "classes", "top1", "top{k}", "per_class": {label: {"n", "top1"}},
-        "seconds", "images_per_second"}``.
+        "seconds", "images_per_second", "skipped": [{"source", "reason"}]}`` (``n``: the
+        images scored).
+
+    Raises:
+        BadInputError: bad options, a class count the model lacks, an unreadable image with
+            ``strict``, or no readable image at all.
 
     Example:
         >>> with open_session("defects.onnx") as s:
@@ -68,10 +78,13 @@ def validate_classifier(
     num_classes: int | None = None
     hits1 = np.zeros(n, dtype=bool)
     hitsk = np.zeros(n, dtype=bool)
+    scored = np.zeros(n, dtype=bool)
+    skipped: list[SkippedImage] = []
     t0 = time.perf_counter()
     for start in range(0, n, batch):
-        paths = [p for p, _ in ds.samples[start : start + batch]]
-        frames = load_images(paths)
+        rows, frames = _read_batch(ds, start, batch, strict, skipped)
+        if not frames:
+            continue
         probs = np.concatenate(_probabilities(session, task, frames))
         if num_classes is None:
             num_classes = probs.shape[1]
@@ -80,14 +93,18 @@ def validate_classifier(
                     f"the data set has {len(ds.classes)} classes but the model outputs "
                     f"{num_classes}: pass the model's --labels or use matching class folders"
                 )
-        t = targets[start : start + len(frames)]
+        t = targets[rows]
         k = min(topk, num_classes)
         idx, _ = rank_topk(probs, k)
-        hits1[start : start + len(frames)] = idx[:, 0] == t
-        hitsk[start : start + len(frames)] = (idx == t[:, None]).any(axis=1)
+        hits1[rows] = idx[:, 0] == t
+        hitsk[rows] = (idx == t[:, None]).any(axis=1)
+        scored[rows] = True
         if progress is not None:
-            progress(start + len(frames), n)
+            progress(min(start + batch, n), n)
+    if not scored.any():
+        raise BadInputError(f"no readable images in {ds.root} ({skipped_text(skipped)})")
     seconds = time.perf_counter() - t0
+    hits1, hitsk, targets, n = hits1[scored], hitsk[scored], targets[scored], int(scored.sum())
     per_class = {}
     for c in np.unique(targets):
         mask = targets == c
@@ -108,8 +125,26 @@ def validate_classifier(
         per_class=per_class,
         seconds=round(seconds, 4),
         images_per_second=round(n / seconds, 2) if seconds > 0 else None,
+        skipped=[s.to_dict() for s in skipped],
     )
     return result
+
+
+def _read_batch(
+    ds: ImageFolder, start: int, batch: int, strict: bool, skipped: list[SkippedImage]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The readable images of one batch and their sample indices; the rest go to ``skipped``."""
+    rows, frames = [], []
+    for i, (path, _) in enumerate(ds.samples[start : start + batch], start):
+        try:
+            frames.append(read_image(path))
+        except ImageReadError as e:
+            if strict:
+                raise
+            skipped.append(SkippedImage(shown_name(Path(path), Path(ds.root)), e.reason))
+            continue
+        rows.append(i)
+    return np.asarray(rows, dtype=np.int64), frames
 
 
 def _probabilities(

@@ -29,8 +29,12 @@ def validate_detector(
     iou: float = VAL_IOU,
     max_det: int = 300,
     progress: Callable[[int, int], None] | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Run ``session`` over a split of a YOLO set and score it.
+
+    An image that cannot be read is skipped (scored in no metric) and listed in the result's
+    ``skipped``; with ``strict`` it is an error.
 
     Args:
         session: a detector session (its spec's task is ``detect``).
@@ -38,16 +42,18 @@ def validate_detector(
         split: ``val`` (default), ``train`` or ``test``.
         conf, iou, max_det: decoding and NMS settings (low ``conf``: the full PR curve).
         progress: called as ``progress(done, total)`` after each batch.
+        strict: raise on the first unreadable image instead of skipping it.
 
     Returns:
         ``{"map50", "map50_95", "precision", "recall", "images", "instances", "per_class",
-        "classes", "split", "data", "seconds", "images_per_second"}``.
+        "classes", "split", "data", "seconds", "images_per_second",
+        "skipped": [{"source", "reason"}]}``.
 
     Raises:
-        BadInputError: a classifier session, or a set whose classes exceed the model's.
+        BadInputError: a classifier session, a set whose classes exceed the model's, an
+            unreadable image with ``strict``, or no readable image at all.
     """
-    import cv2
-
+    from toolkit.data.images import SkippedImage, skipped_text
     from toolkit.data.yolo import load_yolo_set
     from toolkit.metrics.detection import DetectionMetrics
     from toolkit.tasks.base import run_task
@@ -70,32 +76,48 @@ def validate_detector(
     task = DetectTask(spec, conf=conf, iou=iou, max_det=max_det)
     metrics = DetectionMetrics(tuple(names))
     t0 = time.perf_counter()
-    done = 0
     samples = list(ys.samples(split))
+    skipped: list[SkippedImage] = []
     for s in range(0, len(samples), batch):
-        chunk = samples[s : s + batch]
-        frames = []
-        for path, _, _ in chunk:
-            img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if img is None:
-                raise BadInputError(f"cannot read image {path}")
-            frames.append(img)
-        for (_, cls, xyxy), frame, det in zip(
-            chunk, frames, run_task(session, task, frames), strict=True
-        ):
+        chunk, frames = _read_chunk(samples[s : s + batch], ys.yaml_path.parent, strict, skipped)
+        dets = run_task(session, task, frames) if frames else []
+        for (_, cls, xyxy), frame, det in zip(chunk, frames, dets, strict=True):
             h, w = frame.shape[:2]
             gt = xyxy * np.array([w, h, w, h], np.float32)
             metrics.update(det.xyxy, det.confidence, det.class_id, gt, cls)
-        done += len(chunk)
+        done = min(s + batch, len(samples))
         if progress is not None:
             progress(done, len(samples))
+    if len(skipped) == len(samples):
+        raise BadInputError(f"no readable images in {ys.yaml_path} ({skipped_text(skipped)})")
     seconds = time.perf_counter() - t0
+    scored = len(samples) - len(skipped)
     result = metrics.compute()
     result.update(
         classes=list(names),
         split=split,
         data=str(ys.yaml_path),
         seconds=round(seconds, 3),
-        images_per_second=round(len(samples) / seconds, 2) if seconds > 0 else None,
+        images_per_second=round(scored / seconds, 2) if seconds > 0 else None,
+        skipped=[x.to_dict() for x in skipped],
     )
     return result
+
+
+def _read_chunk(
+    chunk: list[Any], root: Path, strict: bool, skipped: list[Any]
+) -> tuple[list[Any], list[np.ndarray]]:
+    """The readable samples of a chunk and their images; the others go to ``skipped``."""
+    from toolkit.data.images import ImageReadError, SkippedImage, read_image, shown_name
+
+    kept, frames = [], []
+    for sample in chunk:
+        try:
+            frames.append(read_image(sample[0]))
+        except ImageReadError as e:
+            if strict:
+                raise
+            skipped.append(SkippedImage(shown_name(Path(sample[0]), root), e.reason))
+            continue
+        kept.append(sample)
+    return kept, frames

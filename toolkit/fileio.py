@@ -50,15 +50,72 @@ def apply_umask(path: str | Path) -> None:
     os.chmod(p, base & ~current_umask())
 
 
-def check_output(path: str | Path, force: bool) -> Path:
-    """Validate an output path: its folder can be made, and it is not there unless ``force``."""
+def check_output(path: str | Path, force: bool, *, option: str | None = None) -> Path:
+    """Validate an output file before the work: not there unless ``force``, not a folder, and
+    its folder exists (or can be made) and takes new files. ``option`` (``--save``) prefixes
+    the message.
+
+    Nothing is created: a run that fails or is interrupted later leaves no empty folder
+    behind (the atomic writers make the folder when they write).
+
+    Raises:
+        OutputExistsError: ``path`` exists and ``force`` is false.
+        BadInputError: ``path`` is a folder, a path component is a file (``not a folder: X``),
+            or the folder cannot take files (read-only, no permission).
+    """
     p = Path(path)
+    prefix = f"{option}: " if option else ""
     if p.exists() and not force:
-        raise OutputExistsError(f"output exists: {p} (pass --force to overwrite)")
+        raise OutputExistsError(f"{prefix}output exists: {p} (pass --force to overwrite)")
     if p.is_dir():
-        raise BadInputError(f"output is a folder: {p}")
-    p.parent.mkdir(parents=True, exist_ok=True)
+        raise BadInputError(f"{prefix}output is a folder: {p}")
+    _check_writable_folder(p.parent, p, prefix)
     return p
+
+
+def check_output_dir(path: str | Path, *, option: str | None = None) -> Path:
+    """Validate an output folder before the work: a folder (or nothing yet, with a makeable
+    parent) that takes new files. ``option`` (``--save``) prefixes the message.
+
+    Raises:
+        BadInputError: ``path`` or a folder above it is a file (``not a folder: X``), or the
+            folder cannot take files.
+    """
+    p = Path(path)
+    prefix = f"{option}: " if option else ""
+    if p.exists() and not p.is_dir():
+        raise BadInputError(f"{prefix}not a folder: {p}")
+    _check_writable_folder(p, p, prefix)
+    return p
+
+
+def _check_writable_folder(folder: Path, output: Path, prefix: str = "") -> None:
+    """``folder`` (where ``output`` goes) is, or can be made in, a folder that takes files."""
+    base = _nearest_existing(folder, output, prefix)
+    # A real file created and removed, not os.access: root passes the mode bits of a 0555
+    # folder, ACLs and mounts can say otherwise, and the error names the cause ("read-only
+    # file system", "permission denied", "no space left on device").
+    why = None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".edgetk-write-check-", dir=base)
+    except OSError as e:
+        why = (e.strerror or type(e).__name__).lower()
+    else:
+        os.close(fd)
+        os.unlink(probe)
+    if why is not None:
+        where = "" if base == output else f" (folder {base})"
+        raise BadInputError(f"{prefix}cannot write {output}: {why}{where}")
+
+
+def _nearest_existing(folder: Path, output: Path, prefix: str) -> Path:
+    """``folder`` or its nearest ancestor that exists; a file on the way is an error."""
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            return candidate
+        if os.path.lexists(candidate):  # a file (or a dangling link) where a folder must be
+            raise BadInputError(f"{prefix}not a folder: {candidate} (in the path of {output})")
+    return Path.cwd()  # a relative path with no existing part lands in the working folder
 
 
 @contextlib.contextmanager
@@ -108,6 +165,7 @@ def save_onnx(model: object, path: str | Path, *, external_threshold: int = 1_90
         stale = p.with_name(p.name + ".data")
         stale.unlink(missing_ok=True)
         return
+    p.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent))
     try:
         tmp_model = tmpdir / p.name

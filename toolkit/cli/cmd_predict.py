@@ -16,6 +16,7 @@ from toolkit.cli.common import (
     JsonOpt,
     LabelsOpt,
     MeanOpt,
+    ModelSourceOpt,
     OutputFormatOpt,
     ResizeOpt,
     ScaleOpt,
@@ -67,9 +68,16 @@ def command(
     video_stride: Annotated[
         int, typer.Option("--video-stride", help="Use every N-th video frame.")
     ] = 1,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="An unreadable image is an error (exit 2), not skipped and counted."
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     weights: WeightsOpt = None,
+    model_source: ModelSourceOpt = None,
     task: TaskOpt = None,
     labels: LabelsOpt = None,
     imgsz: ImgszOpt = None,
@@ -89,6 +97,7 @@ def command(
     """
     from toolkit.backends import open_session
     from toolkit.data.images import iter_images
+    from toolkit.fileio import check_output_dir
     from toolkit.tasks.base import make_task
 
     if batch < 1:
@@ -97,14 +106,15 @@ def command(
         task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
     )
     # The source is resolved before the model is loaded: a typo fails fast.
-    frames = iter_images(source, video_stride=video_stride)
-    if save is not None and save.exists() and not save.is_dir():
-        raise BadInputError(f"--save must be a folder, but {save} is a file")
+    frames = iter_images(source, video_stride=video_stride, strict=strict)
+    if save is not None:
+        check_output_dir(save, option="--save")  # before the model loads, not at the first image
 
     results: list[dict[str, Any]] = []
     with open_session(
-        model, backend, overrides=overrides, threads=threads, weights=weights
-    ) as session:
+        model, backend, overrides=overrides, threads=threads, weights=weights,
+        model_source=model_source,
+    ) as session:  # fmt: skip
         clf = make_task(
             session.spec,
             topk=topk,
@@ -135,6 +145,7 @@ def command(
             "backend": backend_name,
             "results": results,
             "count": len(results),
+            "skipped": [s.to_dict() for s in frames.skipped],
         }
         if save is not None:
             out["saved"] = str(save)
@@ -148,8 +159,19 @@ def command(
             f"({per:.1f} ms/image, backend {backend_name})"
             + (f"; annotated images in {save}" if save is not None else "")
         )
+    if frames.skipped:
+        _note_skipped(frames.skipped)
     if random_weights:
         note_random_weights(model, recorded_source)
+
+
+def _note_skipped(skipped: list[Any]) -> None:
+    """The warning line (on the console: stderr with --json); --strict makes it an error."""
+    from rich.markup import escape
+
+    from toolkit.data.images import skipped_text
+
+    console.print(f"[yellow]warning:[/yellow] {escape(skipped_text(skipped))}", soft_wrap=True)
 
 
 def parse_classes(text: str | None, labels: tuple[str, ...]) -> list[int] | None:

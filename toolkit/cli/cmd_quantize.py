@@ -83,6 +83,14 @@ def command(
         typer.Option("--check-only", help="Only check MODEL against TensorRT's QDQ rules."),
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of synthetic calibration.")] = 0,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="An unreadable image in --calib or --eval is an error (exit 2); by default "
+            "it is skipped and counted.",
+        ),
+    ] = False,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
     task: TaskOpt = None,
@@ -130,6 +138,7 @@ def command(
             overrides=overrides,
             seed=seed,
             progress=progress,
+            strict=strict,
         )
     for line in report.lines():
         console.print(line, soft_wrap=True)

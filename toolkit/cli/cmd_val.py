@@ -16,6 +16,7 @@ from toolkit.cli.common import (
     JsonOpt,
     LabelsOpt,
     MeanOpt,
+    ModelSourceOpt,
     OutputFormatOpt,
     ResizeOpt,
     ScaleOpt,
@@ -50,9 +51,16 @@ def command(
         float, typer.Option("--conf", help="Detection: minimum confidence kept.")
     ] = 0.001,
     iou: Annotated[float, typer.Option("--iou", help="Detection: NMS IoU threshold.")] = 0.6,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="An unreadable image is an error (exit 2), not skipped and counted."
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     threads: ThreadsOpt = None,
     weights: WeightsOpt = None,
+    model_source: ModelSourceOpt = None,
     task: TaskOpt = None,
     labels: LabelsOpt = None,
     imgsz: ImgszOpt = None,
@@ -79,8 +87,9 @@ def command(
     root = Path(data)
     if is_yolo_dataset(root):
         _val_detection(
-            model, root, backend, overrides, threads, weights, batch, split, conf, iou, json_out
-        )
+            model, root, backend, overrides, threads, weights, batch, split, conf, iou, json_out,
+            model_source, strict,
+        )  # fmt: skip
         return
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "not found"
@@ -89,8 +98,9 @@ def command(
         )
 
     with open_session(
-        model, backend, overrides=overrides, threads=threads, weights=weights
-    ) as session:
+        model, backend, overrides=overrides, threads=threads, weights=weights,
+        model_source=model_source,
+    ) as session:  # fmt: skip
         if session.spec.task == "detect":
             raise BadInputError(
                 f"{model} is a detection model: validate it on a YOLO-format set (data.yaml)"
@@ -98,9 +108,10 @@ def command(
         make_task(session.spec)
         ds = ImageFolder(root, labels=session.spec.labels or None)
         with _Progress(len(ds)) as advance:
-            result = validate_classifier(session, ds, batch=batch, progress=advance)
+            result = validate_classifier(session, ds, batch=batch, progress=advance, strict=strict)
         backend_name = session.backend
 
+    _note_skipped(result)
     if json_out:
         print_json({"model": model, "backend": backend_name, **result})
         return
@@ -119,6 +130,8 @@ def _val_detection(
     conf: float,
     iou: float,
     json_out: bool,
+    model_source: str | None = None,
+    strict: bool = False,
 ) -> None:
     from toolkit.backends import open_session
     from toolkit.data.yolo import load_yolo_set
@@ -132,8 +145,9 @@ def _val_detection(
     ys = load_yolo_set(root)
     n = len(ys.images(split))
     with open_session(
-        model, backend, overrides=overrides, threads=threads, weights=weights
-    ) as session:
+        model, backend, overrides=overrides, threads=threads, weights=weights,
+        model_source=model_source,
+    ) as session:  # fmt: skip
         if session.spec.task != "detect":
             raise BadInputError(
                 f"{model} is a {session.spec.task} model; a YOLO-format set needs a detector "
@@ -141,13 +155,26 @@ def _val_detection(
             )
         with _Progress(n) as advance:
             result = validate_detector(
-                session, ys.yaml_path, split, batch=batch, conf=conf, iou=iou, progress=advance
-            )
+                session, ys.yaml_path, split, batch=batch, conf=conf, iou=iou, progress=advance,
+                strict=strict,
+            )  # fmt: skip
         backend_name = session.backend
+    _note_skipped(result)
     if json_out:
         print_json({"model": model, "backend": backend_name, **result})
         return
     _print_detection_report(result)
+
+
+def _note_skipped(result: dict[str, Any]) -> None:
+    """``skipped 1: zz.png: cannot decode``: unreadable images are left out (--strict: exit 2)."""
+    from rich.markup import escape
+
+    from toolkit.data.images import SkippedImage, skipped_text
+
+    skipped = [SkippedImage(s["source"], s["reason"]) for s in result.get("skipped", [])]
+    if skipped:
+        console.print(f"[yellow]warning:[/yellow] {escape(skipped_text(skipped))}", soft_wrap=True)
 
 
 def _print_detection_report(result: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ reads gray files without a round trip through BGR.
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -39,6 +40,46 @@ VIDEO_SUFFIXES = frozenset(
 _GLOB_CHARS = frozenset("*?[")
 
 
+class ImageReadError(BadInputError):
+    """One image (or video) file cannot be read; ``reason`` says why in a few words."""
+
+    def __init__(self, message: str, path: Path, reason: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """A file left out of a run: its name as shown (relative to a folder source) and why."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.name, "reason": self.reason}
+
+
+def skipped_text(skipped: Sequence[SkippedImage], limit: int = 5) -> str:
+    """The one-line warning: ``skipped 1: zz.png: cannot decode`` (the first ``limit`` named)."""
+    shown = ", ".join(str(s) for s in skipped[:limit])
+    more = f", ... ({len(skipped) - limit} more)" if len(skipped) > limit else ""
+    return f"skipped {len(skipped)}: {shown}{more}"
+
+
+def shown_name(path: Path, root: Path | None) -> str:
+    """``path`` relative to the folder ``root`` it was found in, else as it is."""
+    if root is not None:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            pass
+    return str(path)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file, keeping its channels and bit depth (``IMREAD_UNCHANGED``).
 
@@ -53,14 +94,17 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         data = np.fromfile(p, dtype=np.uint8)
     except FileNotFoundError:
-        raise BadInputError(f"image not found: {p}") from None
+        raise ImageReadError(f"image not found: {p}", p, "not found") from None
     except (IsADirectoryError, PermissionError, OSError) as e:
-        raise BadInputError(f"cannot read image {p}: {e.strerror or e}") from None
+        why = e.strerror or str(e)
+        raise ImageReadError(f"cannot read image {p}: {why}", p, f"cannot read ({why})") from None
     if data.size == 0:
-        raise BadInputError(f"empty image file: {p}")
+        raise ImageReadError(f"empty image file: {p}", p, "empty file")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
-        raise BadInputError(f"cannot decode image {p} (corrupt or not an image)")
+        raise ImageReadError(
+            f"cannot decode image {p} (corrupt or not an image)", p, "cannot decode"
+        )
     return img
 
 
@@ -94,7 +138,9 @@ def iter_video(path: str | Path, *, stride: int = 1) -> Iterator[tuple[str, np.n
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():
-            raise BadInputError(f"cannot open video {p} (corrupt or unsupported codec)")
+            raise ImageReadError(
+                f"cannot open video {p} (corrupt or unsupported codec)", p, "cannot open video"
+            )
         i = 0
         while True:
             ok, frame = cap.read()
@@ -104,7 +150,7 @@ def iter_video(path: str | Path, *, stride: int = 1) -> Iterator[tuple[str, np.n
                 yield f"{p}#frame={i}", frame
             i += 1
         if i == 0:
-            raise BadInputError(f"no frames could be read from video {p}")
+            raise ImageReadError(f"no frames could be read from video {p}", p, "no frames")
     finally:
         cap.release()
 
@@ -135,27 +181,81 @@ def resolve_source(source: str | Path) -> list[Path]:
     )
 
 
-def iter_images(source: str | Path, *, video_stride: int = 1) -> Iterator[tuple[str, np.ndarray]]:
+def iter_images(source: str | Path, *, video_stride: int = 1, strict: bool = False) -> ImageStream:
     """Yield ``(name, frame)`` for an image file, a folder (recursive), a glob or a video.
 
     Frames are read lazily, in sorted path order; a video yields ``"clip.mp4#frame=12"`` names.
+    A file of a folder or glob that cannot be read is skipped and listed in the stream's
+    ``skipped`` (the caller says so: one corrupt image does not stop a run); ``strict`` makes
+    it an error instead. A source naming one file is always strict: there is nothing else.
 
     Example:
-        >>> for name, frame in iter_images("parts/"):
+        >>> frames = iter_images("parts/")
+        >>> for name, frame in frames:
         ...     print(name, frame.shape)
+        >>> frames.skipped
+        [SkippedImage(name='zz.png', reason='cannot decode')]
 
     Raises:
-        BadInputError: a missing source, an unreadable image or video.
+        BadInputError: a missing source; with ``strict`` (or a one-file source) an unreadable
+            image or video; a folder or glob none of whose files can be read.
     """
     if int(video_stride) < 1:
         raise BadInputError(f"video stride must be at least 1, got {video_stride}")
     # Resolved now, so a missing source fails at the call, not at the first next().
-    return _iter_files(resolve_source(source), int(video_stride))
+    files = resolve_source(source)
+    root = Path(source) if Path(source).is_dir() else None
+    return ImageStream(
+        files, stride=int(video_stride), root=root, strict=strict or len(files) == 1,
+        source=str(source),
+    )  # fmt: skip
 
 
-def _iter_files(files: list[Path], stride: int) -> Iterator[tuple[str, np.ndarray]]:
-    for path in files:
-        if is_video(path):
-            yield from iter_video(path, stride=stride)
-        else:
-            yield str(path), read_image(path)
+class ImageStream:
+    """An iterator of ``(name, frame)`` over files, skipping (and listing) unreadable ones.
+
+    ``skipped`` fills as the stream is read; ``count`` is the frames yielded so far. With
+    ``require_any``, a stream whose every file was skipped raises at its end.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        *,
+        stride: int = 1,
+        root: Path | None = None,
+        strict: bool = False,
+        source: str = "",
+        require_any: bool = True,
+    ) -> None:
+        self.files, self.stride, self.root, self.strict = list(files), stride, root, strict
+        self.source, self.require_any = source, require_any
+        self.skipped: list[SkippedImage] = []
+        self.count = 0
+        self._frames = self._read()
+
+    def __iter__(self) -> ImageStream:
+        return self
+
+    def __next__(self) -> tuple[str, np.ndarray]:
+        return next(self._frames)
+
+    def _read(self) -> Iterator[tuple[str, np.ndarray]]:
+        for path in self.files:
+            try:
+                if is_video(path):
+                    for item in iter_video(path, stride=self.stride):
+                        self.count += 1
+                        yield item
+                    continue
+                frame = read_image(path)
+            except ImageReadError as e:
+                if self.strict:
+                    raise
+                self.skipped.append(SkippedImage(shown_name(path, self.root), e.reason))
+                continue
+            self.count += 1
+            yield str(path), frame
+        if self.require_any and self.count == 0 and self.skipped:
+            where = self.source or "the source"
+            raise BadInputError(f"no readable images in {where} ({skipped_text(self.skipped)})")

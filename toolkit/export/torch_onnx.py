@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.export.checks import ExportError
+from toolkit.interrupts import keep_interrupts
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +105,13 @@ def torch_to_onnx(
 
     Raises:
         ExportError: the exporter failed; the message gives the innermost cause.
+        KeyboardInterrupt: Ctrl-C, also where torch turned it into another exception.
     """
     import torch
 
-    with quiet_exporter() as lines:
+    # keep_interrupts: torch can turn a Ctrl-C into TorchExportError (toolkit/interrupts.py).
+    with keep_interrupts(), quiet_exporter() as lines:
+        log.debug("torch.onnx.export of %s started", type(module).__name__)
         try:
             if isinstance(module, torch.jit.ScriptModule):
                 proto = _legacy(module, example, output_names, dynamic, opset)

@@ -83,6 +83,7 @@ def quantize_model(
     overrides: SpecOverrides | None = None,
     seed: int = 0,
     progress: StageProgress | None = None,
+    strict: bool = False,
 ) -> QuantizeReport:
     """Convert a float ONNX model to fp16 or int8 (static QDQ for ``target``) and measure it.
 
@@ -103,6 +104,8 @@ def quantize_model(
         overrides: spec values for a foreign ONNX file (``--imgsz``...).
         seed: seed of the synthetic calibration images.
         progress: called with (stage, done, total) during long stages.
+        strict: an unreadable image in ``calib`` or ``eval_data`` is an error; by default
+            it is skipped and the report says so (calibration warnings, notes).
 
     Returns:
         The report; ``report.passed`` is False (and nothing is written) when the gate failed.
@@ -112,6 +115,7 @@ def quantize_model(
             existing output.
         ToolkitError: conversion failures.
     """
+    from toolkit.fileio import check_output
     from toolkit.modelfile import load_onnx, spec_from_onnx
 
     started = time.perf_counter()
@@ -121,7 +125,7 @@ def quantize_model(
     out = Path(output)
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise BadInputError(f"the output is the input model: {out} (choose another -o)")
-    _check_output_free(out, force)
+    check_output(out, force)  # before any slow work; it creates nothing
     proto = load_onnx(src)
     spec = spec_from_onnx(proto)
     if overrides is not None:
@@ -138,7 +142,8 @@ def quantize_model(
 
     cal: CalibrationSet | None = None
     if calib_s is not None:
-        cal = load_calibration(calib_s, spec, size=calib_size, seed=seed, progress=tick("read"))
+        cal = load_calibration(calib_s, spec, size=calib_size, seed=seed, progress=tick("read"),
+                               strict=strict)  # fmt: skip
 
     report = QuantizeReport(
         source_model=str(src),
@@ -150,7 +155,9 @@ def quantize_model(
         sizes={"float_bytes": artifact_size(src)},
     )
     with tempfile.TemporaryDirectory(prefix="edgetk-q-") as tmp:
-        measurer = _Measurer(proto, spec, cal, eval_data, Path(tmp), src, tick, overrides)
+        measurer = _Measurer(proto, spec, cal, eval_data, Path(tmp), src, tick, overrides,
+                             strict)  # fmt: skip
+        report.notes += measurer.eval_notes()
         if precision == "fp16":
             final = _fp16(proto, measurer, report)
             kept: list[str] = []
@@ -175,21 +182,12 @@ def quantize_model(
     return report
 
 
-def _check_output_free(out: Path, force: bool) -> None:
-    """``check_output`` without creating the folder: bad input must leave nothing behind."""
-    from toolkit.errors import OutputExistsError
-
-    if out.exists() and not force:
-        raise OutputExistsError(f"output exists: {out} (pass --force to overwrite)")
-    if out.is_dir():
-        raise BadInputError(f"output is a folder: {out}")
-
-
 def _calib_info(cal: CalibrationSet | None) -> dict[str, Any] | None:
     if cal is None:
         return None
     return {"source": cal.source, "kind": cal.kind, "count": cal.count,
-            "held_out": int(cal.holdout.shape[0]), "warnings": list(cal.warnings)}  # fmt: skip
+            "held_out": int(cal.holdout.shape[0]), "warnings": list(cal.warnings),
+            "skipped": [s.to_dict() for s in cal.skipped]}  # fmt: skip
 
 
 class _Measurer:
@@ -198,8 +196,10 @@ class _Measurer:
     def __init__(
         self, proto: Any, spec: ModelSpec, cal: CalibrationSet | None, eval_data: Any,
         tmp: Path, src: Path, tick: Callable[[str], Any], overrides: SpecOverrides | None,
+        strict: bool = False,
     ) -> None:  # fmt: skip
         self.spec = spec
+        self.strict = strict
         self.tmp = tmp
         self.eval_data = eval_data
         self.tick = tick
@@ -216,7 +216,7 @@ class _Measurer:
         self.float_eval = None
         if eval_data is not None:
             self.float_eval = evaluate(
-                src, eval_data, overrides=overrides, progress=tick("eval float")
+                src, eval_data, overrides=overrides, progress=tick("eval float"), strict=strict
             )
         self._n = 0
 
@@ -244,9 +244,18 @@ class _Measurer:
         path = self.tmp / f"candidate_{self._n}.onnx"
         write_spec(candidate, self.spec)
         _save_plain(candidate, path)
-        result = evaluate(path, self.eval_data, progress=self.tick("eval quantized"))
+        result = evaluate(path, self.eval_data, progress=self.tick("eval quantized"),
+                          strict=self.strict)  # fmt: skip
         path.unlink(missing_ok=True)
         return result
+
+    def eval_notes(self) -> list[str]:
+        """What the --eval set lost to unreadable images (the same ones for every candidate)."""
+        from toolkit.data.images import SkippedImage, skipped_text
+
+        details = (self.float_eval or {}).get("details") or {}
+        skipped = [SkippedImage(d["source"], d["reason"]) for d in details.get("skipped", [])]
+        return [f"--eval {skipped_text(skipped)}"] if skipped else []
 
     @property
     def float_value(self) -> float:
@@ -376,6 +385,6 @@ def _save(
     write_spec(final, new_spec)
     if out.exists() and not force:  # it appeared while we were working
         raise OutputExistsError(f"output exists: {out} (pass --force to overwrite)")
-    check_output(out, force)  # makes the folder
+    check_output(out, force)  # still writable after the minutes of work
     save_onnx(final, out)
     report.spec = new_spec

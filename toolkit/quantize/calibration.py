@@ -8,21 +8,28 @@ measured on the pixels the model will see in production. A part of the frames is
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from toolkit.errors import BadInputError
 from toolkit.spec import ModelSpec
 
+if TYPE_CHECKING:
+    from toolkit.data.images import SkippedImage
+
 log = logging.getLogger(__name__)
 
 # Fewer calibration samples than this give noisy activation ranges (ORT/TensorRT guidance).
 RECOMMENDED_MIN = 100
+# A folder must still give this many readable images (or --calib-size, if smaller): a few
+# frames are no picture of a production line, and the held-out check needs some too.
+MIN_READABLE = 8
 SOURCE_HINT = "expected a folder of images, a video file, an .npz of tensors, or 'synthetic'"
 
 Progress = Callable[[int, int], None]
@@ -37,6 +44,7 @@ class CalibrationSet:
     calib: np.ndarray
     holdout: np.ndarray
     warnings: list[str]
+    skipped: list[SkippedImage] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -56,6 +64,7 @@ def load_calibration(
     holdout: int | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    strict: bool = False,
 ) -> CalibrationSet:
     """Read and preprocess up to ``size`` calibration samples (+ held-out ones) from ``source``.
 
@@ -69,15 +78,19 @@ def load_calibration(
             smaller than ``size + holdout``, about a fifth of what there is is held out.
         seed: seed of the synthetic generator.
         progress: called with (done, total) while frames are decoded.
+        strict: an unreadable image in a folder is an error; by default it is skipped (others
+            take its place), listed in ``skipped`` and in the warnings.
 
     Raises:
-        BadInputError: a missing or empty source, an unreadable video, a mismatched ``.npz``.
+        BadInputError: a missing or empty source, an unreadable video, a mismatched ``.npz``,
+            a folder with fewer readable images than :data:`MIN_READABLE` (or ``size``).
     """
     if size < 1:
         raise BadInputError(f"--calib-size must be at least 1, got {size}")
     want_hold = holdout_count(size) if holdout is None else max(0, int(holdout))
     total = size + want_hold
     text = str(source)
+    skipped: list[SkippedImage] = []
     if text.lower() == "synthetic":
         kind, batch = "synthetic", _synthetic(spec, total, seed, progress)
     else:
@@ -85,7 +98,7 @@ def load_calibration(
         if not p.exists():
             raise BadInputError(f"calibration source not found: {text} ({SOURCE_HINT})")
         if p.is_dir():
-            kind, batch = "folder", _folder(p, spec, total, progress)
+            kind, batch = "folder", _folder(p, spec, (total, size), progress, strict, skipped)
         elif p.suffix.lower() == ".npz":
             kind, batch = "npz", _npz(p, spec, total)
         else:
@@ -95,13 +108,13 @@ def load_calibration(
                 raise BadInputError(f"calibration source {text} is not usable ({SOURCE_HINT})")
             kind, batch = "video", _video(p, spec, total, progress)
     calib, held = _split(batch, size, want_hold)
-    warnings = []
+    warnings = [_skipped_text(skipped)] if skipped else []
     if calib.shape[0] < RECOMMENDED_MIN:
         warnings.append(
             f"only {calib.shape[0]} calibration samples (at least {RECOMMENDED_MIN} are "
             "recommended): the int8 ranges may not cover production images"
         )
-    return CalibrationSet(text, kind, calib, held, warnings)
+    return CalibrationSet(text, kind, calib, held, warnings, skipped)
 
 
 def _split(batch: np.ndarray, size: int, hold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +142,9 @@ def _preprocess_all(
         out.append(x)
         if progress is not None:
             progress(i + 1, total)
+    if not out:  # every image skipped: the caller says how many were needed
+        c, (h, w) = spec.input.channels, spec.input.hw
+        return np.zeros((0, c, h, w), np.float32)
     return np.concatenate(out).astype(np.float32, copy=False)
 
 
@@ -139,15 +155,39 @@ def _evenly(n: int, k: int) -> np.ndarray:
     return np.unique(np.floor((np.arange(k) + 0.5) * n / k).astype(int))
 
 
-def _folder(root: Path, spec: ModelSpec, total: int, progress: Progress | None) -> np.ndarray:
-    from toolkit.data.images import list_media, read_image
+def _folder(
+    root: Path, spec: ModelSpec, sizes: tuple[int, int], progress: Progress | None,
+    strict: bool, skipped: list[SkippedImage],
+) -> np.ndarray:  # fmt: skip
+    """Up to ``sizes[0]`` readable images; an unreadable one is skipped and a spare file
+    takes its place. Fails below ``min(MIN_READABLE, sizes[1])`` readable images."""
+    from toolkit.data.images import ImageStream, list_media
 
+    total, size = sizes
     files = list_media(root, videos=False)
     if not files:
         raise BadInputError(f"no images in calibration folder {root} ({SOURCE_HINT})")
     # Evenly over the sorted paths: a class-per-folder set contributes every class.
-    chosen = [files[i] for i in _evenly(len(files), total)]
-    return _preprocess_all((read_image(p) for p in chosen), spec, len(chosen), progress)
+    picked = set(_evenly(len(files), total).tolist())
+    order = [files[i] for i in sorted(picked)] + [f for i, f in enumerate(files) if i not in picked]
+    stream = ImageStream(order, root=root, strict=strict, require_any=False)
+    frames = (frame for _, frame in itertools.islice(stream, min(total, len(files))))
+    batch = _preprocess_all(frames, spec, min(total, len(files)), progress)
+    skipped += stream.skipped
+    needed = min(MIN_READABLE, size)
+    if batch.shape[0] < needed:
+        why = f" ({_skipped_text(stream.skipped)})" if stream.skipped else ""
+        have = batch.shape[0]
+        raise BadInputError(
+            f"calibration needs at least {needed} readable images; {root} has {have}{why}"
+        )
+    return batch
+
+
+def _skipped_text(skipped: list[SkippedImage]) -> str:
+    from toolkit.data.images import skipped_text  # OpenCV only when a folder is read
+
+    return skipped_text(skipped)
 
 
 def _video(path: Path, spec: ModelSpec, total: int, progress: Progress | None) -> np.ndarray:

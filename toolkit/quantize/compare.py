@@ -153,10 +153,12 @@ def evaluate(
     *,
     overrides: SpecOverrides | None = None,
     progress: Callable[[int, int], None] | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """The accuracy of an ONNX file on ``data``, as ``edgetk val`` measures it (ORT CPU).
 
-    A detector is scored with mAP50-95 on the set's ``val`` split.
+    A detector is scored with mAP50-95 on the set's ``val`` split. Unreadable images are
+    skipped (listed in ``details["skipped"]``) unless ``strict``.
 
     Returns:
         ``{"metric": "top1" | "map50_95", "value": float, "details": {...}}``.
@@ -166,12 +168,12 @@ def evaluate(
     root = Path(data)
     with open_session(model, "ort-cpu", overrides=overrides) as session:
         if is_yolo_dataset(root) or session.spec.task == "detect":
-            result = _detection_validator()(session, root, progress=progress)
+            result = _detection_validator()(session, root, progress=progress, strict=strict)
             value = _first_key(result, ("map50_95", "mAP50-95", "map"))
             return {"metric": "map50_95", "value": value, "details": result}
         from toolkit.evaluate import validate_classifier
 
-        result = validate_classifier(session, root, progress=progress)
+        result = validate_classifier(session, root, progress=progress, strict=strict)
         return {"metric": "top1", "value": float(result["top1"]), "details": result}
 
 

@@ -20,16 +20,20 @@ are cached in a JSON file), and can then re-quantize cheaply with some nodes kep
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
+from toolkit.interrupts import interrupted_chain, keep_interrupts
 from toolkit.quantize.calibration import Progress, make_reader
 
 log = logging.getLogger(__name__)
@@ -90,6 +94,30 @@ def calibrate_method(method: str) -> Any:
     return table[method]
 
 
+# The working folder is one per process: ORT calls that write into it run one at a time.
+_CWD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def working_folder(folder: Path) -> Iterator[None]:
+    """Run the block with ``folder`` as the working folder, restored on every exit.
+
+    ORT's symbolic shape inference saves ``sym_shape_infer_temp.onnx`` and a ``<uuid>.data``
+    file into the working folder when it gives up (onnxruntime/tools/symbolic_shape_infer.py,
+    a fixed relative name: no argument moves it), and leaves them there. Inside our private
+    temporary folder they go away with it, and a user's own file of that name is never
+    touched. The working folder is process-wide: the lock orders our own callers, and every
+    path handed to ORT inside the block is absolute.
+    """
+    with _CWD_LOCK:
+        before = os.getcwd()
+        os.chdir(folder)
+        try:
+            yield
+        finally:
+            os.chdir(before)
+
+
 def preprocess_model(model: Any, workdir: Path) -> tuple[Path, str]:
     """ONNX Runtime's ``quant_pre_process`` (shape inference + optimization) into ``workdir``.
 
@@ -101,6 +129,7 @@ def preprocess_model(model: Any, workdir: Path) -> tuple[Path, str]:
     Returns:
         The prepared model's path and which pre-processing was applied.
     """
+    workdir = workdir.resolve()
     out = workdir / "prepared.onnx"
     big = model.ByteSize() > 1_500_000_000
     kwargs: dict[str, Any] = {"save_as_external_data": big, "all_tensors_to_one_file": big}
@@ -114,7 +143,9 @@ def preprocess_model(model: Any, workdir: Path) -> tuple[Path, str]:
     level = ort_log.level
     ort_log.setLevel(logging.CRITICAL)
     try:
-        return _first_working(model, out, kwargs, attempts, big)
+        # keep_interrupts: a Ctrl-C must not read as "this variant failed, try the next".
+        with keep_interrupts(), working_folder(workdir):
+            return _first_working(model, out, kwargs, attempts, big)
     finally:
         ort_log.setLevel(level)
 
@@ -134,6 +165,8 @@ def _first_working(
             quant_pre_process(attempt, out, **kwargs, **extra)
             return out, label
         except Exception as e:  # ORT raises bare Exception here: try the next variant
+            if interrupted_chain(e):  # a Ctrl-C that ORT re-raised as something else
+                raise KeyboardInterrupt from None
             log.info("quant_pre_process (%s) failed: %s: %s", label, type(e).__name__, e)
     log.warning("ONNX Runtime's quantization pre-processing failed; quantizing the graph as is")
     onnx.save_model(model, str(out), save_as_external_data=big, location="prepared.onnx.data")
@@ -173,8 +206,12 @@ class Int8Quantizer:
         self.calib = calib
         self.input_name = input_name
         self.progress = progress
-        self._tmp = Path(tempfile.mkdtemp(prefix="edgetk-quant-"))
-        self.prepared, self.preprocessing = preprocess_model(model, self._tmp)
+        self._tmp = Path(tempfile.mkdtemp(prefix="edgetk-quant-")).resolve()
+        try:
+            self.prepared, self.preprocessing = preprocess_model(model, self._tmp)
+        except BaseException:  # Ctrl-C too: __exit__ never runs for a failed __init__
+            self.close()
+            raise
         self.batch, self.fixed = input_batching(model, input_name)
         self._cache = self._tmp / "calibration.json"
         self._count = 0
@@ -210,16 +247,17 @@ class Int8Quantizer:
             progress=self.progress if first else None,
         )
         try:
-            quantize_static(
-                str(self.prepared),
-                str(out),
-                reader,
-                calibrate_method=self.method,
-                nodes_to_exclude=list(exclude),
-                calibration_cache_path=str(self._cache),
-                use_external_data_format=self.prepared.stat().st_size > 1_500_000_000,
-                **self.settings,
-            )
+            with keep_interrupts(), working_folder(self._tmp):
+                quantize_static(
+                    str(self.prepared),
+                    str(out),
+                    reader,
+                    calibrate_method=self.method,
+                    nodes_to_exclude=list(exclude),
+                    calibration_cache_path=str(self._cache),
+                    use_external_data_format=self.prepared.stat().st_size > 1_500_000_000,
+                    **self.settings,
+                )
         except (ValueError, RuntimeError, TypeError, KeyError) as e:
             raise ToolkitError(f"ONNX Runtime quantization failed: {type(e).__name__}: {e}") from e
         proto = onnx.load(str(out))

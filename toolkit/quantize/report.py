@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from toolkit.spec import ModelSpec
 
 
@@ -86,7 +88,8 @@ class QuantizeReport:
             c = self.calibration
             out.append(f"calibration: {c['count']} samples from {c['source']} ({c['kind']}), "
                        f"{c['held_out']} held out")  # fmt: skip
-            out += [f"[yellow]warning:[/yellow] {w}" for w in c["warnings"]]
+            # Escaped: a file name such as "img[1].png" is not rich markup.
+            out += [f"[yellow]warning:[/yellow] {escape(w)}" for w in c["warnings"]]
         if self.trt_check is not None:
             chk = self.trt_check
             if chk["passed"]:
@@ -126,7 +129,7 @@ class QuantizeReport:
         if "quantized_bytes" in self.sizes:
             size += f", {self.precision} {_mb(self.sizes['quantized_bytes'])}"
         out.append(size)
-        out += [f"note: {n}" for n in self.notes]
+        out += [f"note: {escape(n)}" for n in self.notes]
         if self.passed and self.output:
             out.append(f"[green]wrote[/green] {self.output}")
         elif not self.passed:
