@@ -49,6 +49,15 @@ ThreadsOpt = Annotated[
 WeightsOpt = Annotated[
     str | None, typer.Option("--weights", help="A state dict (.pt/.pth/.safetensors) to load.")
 ]
+ModelSourceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-source",
+        help="The PyTorch model an .onnx file came from (file.py:Name, zoo:NAME...), for "
+        "--backend torch; its checkpoint is --weights. A file's own record is trusted only "
+        "for zoo: models.",
+    ),
+]
 
 # Preprocessing / spec flags: they fill the gaps of a foreign model and override ours.
 TaskOpt = Annotated[str | None, typer.Option("--task", help="classify | detect")]
@@ -108,6 +117,23 @@ def make_overrides(
     )
 
 
+def check_model_source(
+    model_source: str | None, backends: list[str], models: list[str]
+) -> None:
+    """``--model-source`` only means something to the torch backend running an .onnx file."""
+    from toolkit.errors import BadInputError
+
+    if model_source is None:
+        return
+    if "torch" not in [b.strip().lower() for b in backends]:
+        raise BadInputError("--model-source is used by --backend torch only")
+    if not any(m.lower().endswith(".onnx") for m in models):
+        raise BadInputError(
+            "--model-source names the PyTorch model of an .onnx MODEL; give a PyTorch "
+            "reference as MODEL directly instead"
+        )
+
+
 def print_json(data: Any) -> None:
     """Write one JSON document to stdout."""
     sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
@@ -145,11 +171,11 @@ def _quiet_third_party(verbose: bool) -> None:
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s", force=True)
         return
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")  # our own errors say what failed
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     cv2 = sys.modules.get("cv2")
     if cv2 is not None and hasattr(cv2, "setLogLevel"):
-        cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT
     warnings.simplefilter("ignore")
     # Library loggers (torch.onnx, onnxruntime, ...) reach stderr only at ERROR and above.
     logging.basicConfig(level=logging.ERROR, format="%(name)s: %(message)s")
