@@ -49,7 +49,7 @@ class Case:
 
     @property
     def command(self) -> str:
-        return "edgetk " + " ".join(a if " " not in a else f"'{a}'" for a in self.argv)
+        return "edgetk " + " ".join(a if a and " " not in a else f"'{a}'" for a in self.argv)
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,32 @@ CASES: tuple[Case, ...] = (
     Case("unknown option", ("zoo", "--colour"), 2, "No such option"),
     Case("run: source missing", ("run", "net.onnx", "--source", "nothing.mp4", "--headless"), 2,
          ""),
+    Case("empty .onnx file", ("inspect", "empty.onnx"), 2, "empty file"),
+    Case("absurd --imgsz", ("inspect", "zoo:lenet5", "--imgsz", "100000"), 2, "1..8192"),
+    Case("--labels count", ("predict", "net.onnx", "good.png", "--labels", "a,b"), 2,
+         "2 labels for a model with 3 classes"),
+    Case("metadata: string scale", ("inspect", "bad-scale.onnx"), 2,
+         "invalid model metadata: preprocess.scale"),
+    Case("metadata names code", ("predict", "payload.onnx", "good.png", "--backend", "torch"),
+         2, "--model-source"),
+    Case("class the model lacks", ("run", "net.onnx", "--source", "good.png", "--reject", "99",
+                                   "--headless"), 2, "no such class"),
+    Case("ROI outside the frame", ("run", "net.onnx", "--source", "good.png", "--roi",
+                                   "100,100,10,10", "--headless"), 2, "--roi"),
+    Case("NG impossible", ("run", "net.onnx", "--source", "good.png", "--reject", "",
+                           "--headless"), 2, ""),
+    Case("synthetic size 0x0", ("run", "net.onnx", "--source", "synthetic:size=0x0",
+                                "--headless"), 2, "16 to 8192"),
+    Case("--fps 0", ("run", "net.onnx", "--source", "synthetic", "--fps", "0", "--headless"),
+         2, "--fps must be above 0"),
+    Case("output under a file", ("export", "net.py:Net", "--imgsz", "32", "-o",
+                                 "notes.onnx/out.onnx"), 2, "not a folder"),
+    Case("demo --workdir is a file", ("demo", "--quick", "--workdir", "good.png"), 2,
+         "not a folder"),
+    Case("--save exists", ("run", "net.onnx", "--source", "synthetic", "--save", "old.mp4",
+                           "--headless"), 2, "output exists"),
+    Case("corrupt image, --strict", ("predict", "net.onnx", "imgs/", "--strict"), 2,
+         "cannot decode"),
 )
 
 
@@ -91,13 +117,38 @@ def scratch() -> Iterator[Path]:
         (d / "net.py").write_text(NET_PY)
         (d / "notes.onnx").write_text("not a model\n")
         cv2.imwrite(str(d / "good.png"), np.full((32, 32, 3), 120, np.uint8))
+        (d / "empty.onnx").write_bytes(b"")
+        (d / "old.mp4").write_bytes(b"an earlier recording")
+        (d / "imgs").mkdir()
+        cv2.imwrite(str(d / "imgs" / "a.png"), np.full((32, 32, 3), 60, np.uint8))
+        (d / "imgs" / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        (d / "payload.py").write_text("open('PWNED', 'w').write('ran')\n" + NET_PY)
         old = Path.cwd()
         os.chdir(d)
         try:
             toolkit.export_onnx("net.py:Net", "net.onnx", imgsz=32)
+            _edited("net.onnx", "payload.onnx", source="payload.py:Net")
+            _edited("net.onnx", "bad-scale.onnx", preprocess={"scale": "1/255"})
             yield d
         finally:
             os.chdir(old)
+
+
+def _edited(src: str, dst: str, **changes: object) -> None:
+    """A copy of ``src`` whose edgetk metadata has ``changes`` merged in (as an attacker or a
+    broken tool would write it, with the onnx package)."""
+    import json
+
+    import onnx
+
+    model = onnx.load(src)
+    for prop in model.metadata_props:
+        if prop.key == "edgetk":
+            spec = json.loads(prop.value)
+            for key, value in changes.items():
+                spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
+            prop.value = json.dumps(spec)
+    onnx.save(model, dst)
 
 
 def run_case(case: Case, folder: Path) -> Row:
