@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit._version import __version__
-from toolkit.backends.cpu import logical_cores, physical_cores
+from toolkit.backends.cpu import int8_features, logical_cores, physical_cores
 from toolkit.bench.machine import cpu_name, jetson_model, memory_gb, module_version, nvidia_gpus
 
 # cv2.getBuildInformation() "Video I/O" entries -> our keys.
@@ -128,7 +128,12 @@ def collect_info() -> dict[str, Any]:
         "edgetk": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": {"name": cpu_name(), "cores": physical_cores(), "logical_cores": logical_cores()},
+        "cpu": {
+            "name": cpu_name(),
+            "cores": physical_cores(),
+            "logical_cores": logical_cores(),
+            "int8": int8_features(),
+        },
         "memory_gb": memory_gb(),
         "torch": torch_info,
         "onnx": module_version("onnx"),

@@ -25,6 +25,10 @@ def _show(info: dict[str, Any]) -> None:
         f"cpu         {escape(cpu['name'])} ({cpu['cores']} cores, "
         f"{cpu['logical_cores']} threads), {info['memory_gb']} GiB RAM"
     )
+    i8 = cpu["int8"]
+    dot = ", ".join(i8["dot_product"]) or "no int8 dot-product instructions"
+    reduced = " (cpu-target int8 uses 7-bit weights)" if i8["isa"] == "avx2" else ""
+    console.print(f"cpu int8    {i8['isa']}: {escape(dot)}{reduced}")
     torch = info["torch"]
     console.print(f"torch       {v(torch and torch['version'])}")
     console.print(f"onnx        {v(info['onnx'])}")
