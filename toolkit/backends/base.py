@@ -43,6 +43,9 @@ class Session(ABC):
     outputs: list[TensorInfo]
     device: str = "cpu"
     precision: str = "fp32"
+    # What the session computes instead of running ``precision`` natively (e.g. "TensorRT int8
+    # semantics on CPU"): its outputs are the target's, its latency is not. None: native.
+    emulated: str | None = None
     _closed: bool = False
 
     def infer(self, inputs: dict[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:

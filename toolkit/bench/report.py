@@ -3,6 +3,10 @@
 The JSON holds exactly the SPEC's keys. The human table and the Markdown add a "speedup"
 column: each backend's mean latency against the first backend that ran for the same model and
 batch (``--backend torch,ort-cpu`` reads as "ORT is N x faster than eager").
+
+A row that ran emulated (a tensorrt-target int8 file on ort-cpu, Q/DQ as float) is marked
+(JSON ``"emulated"``, status ``EMULATED_STATUS``, "emulated" in the tables) and has no speedup,
+nor is it any row's reference: its latency is not int8 latency.
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ def to_markdown(report: BenchReport) -> str:
     for r, sp in zip(report.results, speedups(report.results), strict=True):
         lat = r.latency_ms or {}
         lines.append(
-            f"| {r.model} | {r.backend} | {r.precision or '-'} | {r.batch} | "
+            f"| {r.model} | {r.backend} | {_precision_text(r)} | {r.batch} | "
             f"{_fmt(lat.get('mean'))} | {_fmt(lat.get('p50'))} | {_fmt(lat.get('p90'))} | "
             f"{_fmt(lat.get('p99'))} | {_fmt(r.throughput_fps, 1)} | "
             f"{'-' if sp is None else f'{sp:.2f}x'} | {r.status.replace('|', '/')} |"
@@ -115,6 +119,19 @@ def write_report(report: BenchReport, path: str | Path, *, force: bool = False) 
     text = {".json": to_json, ".csv": to_csv, ".md": to_markdown}[suffix](report)
     atomic_write_text(p, text)
     return p
+
+
+def _precision_text(r: BenchResult, mark: str = " (emulated)") -> str:
+    """``int8 (emulated)`` for a row whose latency is an emulation's, else the precision."""
+    text = r.precision or "-"
+    return f"{text}{mark}" if r.emulated is not None else text
+
+
+def _emulation_note(r: BenchResult) -> str:
+    from toolkit.backends.ort import EMULATED_TRT, EMULATION_NOTE
+
+    what = EMULATION_NOTE if r.emulated == EMULATED_TRT else f"emulated: {r.emulated}"
+    return f"* {r.backend}: {what}; the latency is not int8 latency (no speedup shown)"
 
 
 def _short_status(status: str) -> str:
@@ -156,6 +173,7 @@ def render_table(report: BenchReport) -> Any:
         table.add_column(col, justify=justify, no_wrap=col != "model")  # type: ignore[arg-type]
     bases = _base_index(results)
     notes: dict[str, int] = {}
+    emulated: dict[str, None] = {}  # ordered set of the "*" notes
     for i, (r, sp) in enumerate(zip(results, speedups(results), strict=True)):
         lat = r.latency_ms or {}
         if sp is None:
@@ -165,14 +183,17 @@ def render_table(report: BenchReport) -> Any:
         else:
             sp_text = f"{sp:.2f}x"
         status = Text(r.status)
-        if not r.ok:
+        if r.emulated is not None and r.ran:
+            emulated[_emulation_note(r)] = None
+            status = Text("emulated", style="magenta")
+        elif not r.ok:
             ref = notes.setdefault(f"{r.backend}: {r.status}", len(notes) + 1)
             status = Text(f"n/a [{ref}]", style="yellow")
         model = [Text(Path(r.model).name if Path(r.model).suffix else r.model)]
         table.add_row(
             *(model if many_models else []),
             r.backend,
-            r.precision or "-",
+            _precision_text(r, "*"),  # short: the status column and its note say the rest
             str(r.batch),
             _fmt(lat.get("mean")),
             _fmt(lat.get("p50")),
@@ -181,7 +202,8 @@ def render_table(report: BenchReport) -> Any:
             sp_text,
             status,
         )
-    lines = [Text(f"[{n}] {why}", style="yellow") for why, n in notes.items()]
+    lines = [Text(why, style="magenta") for why in emulated]
+    lines += [Text(f"[{n}] {why}", style="yellow") for why, n in notes.items()]
     if len(results) > len(bases) and any(sp is not None for sp in speedups(results)):
         lines.insert(0, Text("speedup: mean latency of the first backend that ran / this one"))
     return Group(table, *lines)

@@ -31,6 +31,10 @@ DEFAULT_ITERS = 200
 # Without --iters or --duration: 200 calls, but no more than this many seconds per backend.
 DEFAULT_MAX_SECONDS = 10.0
 _BLOCKS = 10  # timed calls are interleaved across backends in about this many blocks
+# The status of a row that ran emulated (a tensorrt-target int8 file on ort-cpu runs its Q/DQ
+# as float): the latency is real, but it is not what int8 costs anywhere. Not "ok", so that
+# nothing reading "ok" rows takes it for int8 latency, and no speedup is computed from it.
+EMULATED_STATUS = "ok (emulated: latency is not int8 latency)"
 
 
 @dataclass
@@ -49,14 +53,25 @@ class BenchResult:
     # GPU backends that time themselves (tensorrt), in trtexec's words: "latency" = H2D + GPU
     # compute + D2H, "gpu_compute" = the enqueued work only; each a latency object in ms.
     gpu_ms: dict[str, dict[str, float]] | None = None
+    # What the session emulated ("TensorRT int8 semantics on CPU"), None when it ran natively.
+    emulated: str | None = None
 
     @property
     def ok(self) -> bool:
+        """Measured, and the latency is that of its precision (not an emulation's)."""
         return self.status == "ok"
 
+    @property
+    def ran(self) -> bool:
+        """Measured (``ok``, or ``EMULATED_STATUS``)."""
+        return self.latency_ms is not None
+
     def to_dict(self) -> dict[str, Any]:
-        """The SPEC's result object (plus ``gpu_ms`` for backends that measure it)."""
-        extra = {"gpu_ms": self.gpu_ms} if self.gpu_ms else {}
+        """The SPEC's result object (plus ``gpu_ms`` for backends that measure it and
+        ``emulated`` for a row that ran emulated)."""
+        extra: dict[str, Any] = {"gpu_ms": self.gpu_ms} if self.gpu_ms else {}
+        if self.emulated is not None:
+            extra["emulated"] = self.emulated
         return {
             "model": self.model,
             "backend": self.backend,
@@ -198,6 +213,9 @@ def _open(
         return row
     row.precision = session.precision
     row.backend = session.backend  # what "auto" resolved to
+    row.emulated = session.emulated
+    if row.emulated is not None:
+        row.status = EMULATED_STATUS
     reason = _static_batch_error(session, batch)
     if reason is None:
         try:

@@ -30,7 +30,7 @@ from toolkit.cli.common import (
     make_overrides,
     print_json,
 )
-from toolkit.cli.notes import note_random_weights
+from toolkit.cli.notes import note_emulated, note_random_weights
 from toolkit.errors import BadInputError, ToolkitError
 
 # Annotated copies keep the source's format when OpenCV can write it, else become PNG.
@@ -136,13 +136,14 @@ def command(
         if chunk:
             results += _run(session, clf, names, chunk, save, source)
         seconds = time.perf_counter() - t0
-        backend_name = session.backend
+        backend_name, emulated = session.backend, session.emulated
         random_weights, recorded_source = bool(session.spec.random_weights), session.spec.source
 
     if json_out:
         out: dict[str, Any] = {
             "model": model,
             "backend": backend_name,
+            "emulated": emulated,
             "results": results,
             "count": len(results),
             "skipped": [s.to_dict() for s in frames.skipped],
@@ -161,6 +162,7 @@ def command(
         )
     if frames.skipped:
         _note_skipped(frames.skipped)
+    note_emulated(emulated)
     if random_weights:
         note_random_weights(model, recorded_source)
 

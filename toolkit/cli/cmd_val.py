@@ -30,6 +30,7 @@ from toolkit.cli.common import (
     make_overrides,
     print_json,
 )
+from toolkit.cli.notes import note_emulated
 from toolkit.errors import BadInputError
 
 
@@ -109,11 +110,12 @@ def command(
         ds = ImageFolder(root, labels=session.spec.labels or None)
         with _Progress(len(ds)) as advance:
             result = validate_classifier(session, ds, batch=batch, progress=advance, strict=strict)
-        backend_name = session.backend
+        backend_name, emulated = session.backend, session.emulated
 
     _note_skipped(result)
+    note_emulated(emulated)
     if json_out:
-        print_json({"model": model, "backend": backend_name, **result})
+        print_json({"model": model, "backend": backend_name, "emulated": emulated, **result})
         return
     _print_report(result)
 
@@ -158,10 +160,11 @@ def _val_detection(
                 session, ys.yaml_path, split, batch=batch, conf=conf, iou=iou, progress=advance,
                 strict=strict,
             )  # fmt: skip
-        backend_name = session.backend
+        backend_name, emulated = session.backend, session.emulated
     _note_skipped(result)
+    note_emulated(emulated)
     if json_out:
-        print_json({"model": model, "backend": backend_name, **result})
+        print_json({"model": model, "backend": backend_name, "emulated": emulated, **result})
         return
     _print_detection_report(result)
 

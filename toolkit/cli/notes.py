@@ -37,3 +37,17 @@ def note_random_weights(model: str | Path, source: str | None = None) -> None:
     console.print(
         f"[yellow]note:[/yellow] {escape(random_weights_text(model, source))}", soft_wrap=True
     )
+
+
+def note_emulated(emulated: str | None) -> None:
+    """``note: emulated: TensorRT int8 semantics on CPU (Q/DQ run as float)``: the results are
+    the target's int8, not this CPU's int8 kernels (nothing is printed for a native session)."""
+    if emulated is None:
+        return
+    console.print(f"[yellow]note:[/yellow] {escape(emulation_text(emulated))}", soft_wrap=True)
+
+
+def emulation_text(emulated: str) -> str:
+    from toolkit.backends.ort import EMULATED_TRT, EMULATION_NOTE
+
+    return EMULATION_NOTE if emulated == EMULATED_TRT else f"emulated: {emulated}"

@@ -17,22 +17,21 @@ from toolkit.errors import BadInputError, ToolkitError
 from toolkit.spec import ModelSpec, SpecOverrides
 
 
-def ort_outputs(model: Any, data: np.ndarray, input_name: str, *, batch: int = 16) -> np.ndarray:
+def ort_outputs(
+    model: Any, data: np.ndarray, input_name: str, *, batch: int = 16, emulate: bool | None = None
+) -> np.ndarray:
     """The first output of ``model`` (a ModelProto or an .onnx path) over ``data``, in ORT CPU.
 
-    A static-batch model gets exactly its batch per call (the last chunk padded and trimmed).
+    The session is ``ort-cpu``'s (:func:`toolkit.backends.ort.cpu_inference_session`), so a
+    ``--target tensorrt`` int8 model is measured as ``edgetk val`` runs it: each Q/DQ pair as
+    float, TensorRT's arithmetic, not this CPU's fused int8 kernels. ``emulate`` forces that
+    either way; None decides from the spec stored in ``model`` (a bare candidate graph has
+    none: pass ``emulate``). A static-batch model gets exactly its batch per call (the last
+    chunk padded and trimmed).
     """
-    import onnxruntime as ort
+    from toolkit.backends.ort import cpu_inference_session
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    src = model if isinstance(model, (str, Path)) else model.SerializeToString()
-    try:
-        sess = ort.InferenceSession(
-            str(src) if isinstance(src, Path) else src, so, providers=["CPUExecutionProvider"]
-        )
-    except Exception as e:  # ORT's own exception types: report which model would not load
-        raise ToolkitError(f"ONNX Runtime cannot load the converted model: {e}") from e
+    sess = cpu_inference_session(model, emulate=emulate)
     first = sess.get_inputs()[0]
     fixed = first.shape[0] if isinstance(first.shape[0], int) and first.shape[0] > 0 else None
     step = fixed or batch
@@ -154,27 +153,32 @@ def evaluate(
     overrides: SpecOverrides | None = None,
     progress: Callable[[int, int], None] | None = None,
     strict: bool = False,
+    emulate: bool | None = None,
 ) -> dict[str, Any]:
     """The accuracy of an ONNX file on ``data``, as ``edgetk val`` measures it (ORT CPU).
 
     A detector is scored with mAP50-95 on the set's ``val`` split. Unreadable images are
-    skipped (listed in ``details["skipped"]``) unless ``strict``.
+    skipped (listed in ``details["skipped"]``) unless ``strict``. A ``--target tensorrt`` int8
+    file runs with TensorRT's int8 semantics (``emulate``: as in :func:`ort_outputs`).
 
     Returns:
-        ``{"metric": "top1" | "map50_95", "value": float, "details": {...}}``.
+        ``{"metric": "top1" | "map50_95", "value": float, "details": {...}, "emulated":
+        "TensorRT int8 semantics on CPU" | None}``.
     """
-    from toolkit.backends import open_session
+    from toolkit.backends.ort import open_ort
 
     root = Path(data)
-    with open_session(model, "ort-cpu", overrides=overrides) as session:
+    with open_ort("ort-cpu", model, overrides=overrides, emulate=emulate) as session:
         if is_yolo_dataset(root) or session.spec.task == "detect":
             result = _detection_validator()(session, root, progress=progress, strict=strict)
             value = _first_key(result, ("map50_95", "mAP50-95", "map"))
-            return {"metric": "map50_95", "value": value, "details": result}
+            return {"metric": "map50_95", "value": value, "details": result,
+                    "emulated": session.emulated}  # fmt: skip
         from toolkit.evaluate import validate_classifier
 
         result = validate_classifier(session, root, progress=progress, strict=strict)
-        return {"metric": "top1", "value": float(result["top1"]), "details": result}
+        return {"metric": "top1", "value": float(result["top1"]), "details": result,
+                "emulated": session.emulated}  # fmt: skip
 
 
 def _first_key(d: dict[str, Any], keys: tuple[str, ...]) -> float:
