@@ -150,3 +150,68 @@ def tiny_detector(path: Path, size: int = 32) -> Path:
     write_spec(proto, spec)
     onnx.save(proto, str(path))
     return path
+
+
+# The saturating classifier: 8 input channels, 4 classes, class j = the brightest channel pair
+# (2j, 2j+1). Inputs sit near the top of their range, so uint8 activations are ~210..255.
+SAT_CHANNELS, SAT_CLASSES, SAT_SIZE = 8, 4, 4
+
+
+def saturating_classifier(path: Path) -> Path:
+    """A 1x1 conv whose every weight is large and positive (1.0, or 0.7 off the class's pair).
+
+    Per-channel symmetric int8 maps them to 127 and 89: each u8 x s8 pair ONNX Runtime's AVX2
+    kernel sums in int16 (vpmaddubsw) is over 2 * 210 * 89 > 32767 and saturates, so every
+    class gets about the same clipped sum. 7-bit weights (64 and 45) keep each pair under
+    32767; int32 accumulation (VNNI, AMX, ARM) never saturates.
+    """
+    import onnx
+    import torch
+    from torch import nn
+
+    from toolkit.modelfile import write_spec
+    from toolkit.spec import InputSpec, ModelSpec, PreprocessSpec
+
+    conv = nn.Conv2d(SAT_CHANNELS, SAT_CLASSES, 1)
+    with torch.no_grad():
+        w = torch.full((SAT_CLASSES, SAT_CHANNELS), 0.7)
+        for j in range(SAT_CLASSES):
+            w[j, 2 * j : 2 * j + 2] = 1.0
+        conv.weight.copy_(w[:, :, None, None])
+        conv.bias.fill_(-5.3)  # centres the logits: a fine output scale after the conv
+    model = nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    torch.onnx.export(
+        model,
+        (torch.rand(2, SAT_CHANNELS, SAT_SIZE, SAT_SIZE),),
+        str(path),
+        input_names=["images"],
+        output_names=["logits"],
+        dynamic_shapes={"input": {0: torch.export.Dim("batch", min=1, max=64)}},
+        external_data=False,
+        dynamo=True,
+    )
+    proto = onnx.load(str(path))
+    spec = ModelSpec(
+        input=InputSpec(name=proto.graph.input[0].name,
+                        shape=(None, SAT_CHANNELS, SAT_SIZE, SAT_SIZE)),
+        preprocess=PreprocessSpec(resize="stretch", mean=(0.0,), std=(1.0,)),
+        labels=tuple(f"pair{j}" for j in range(SAT_CLASSES)),
+    )  # fmt: skip
+    write_spec(proto, spec)
+    onnx.save(proto, str(path))
+    return path
+
+
+def saturating_tensors(path: Path, n: int = 100, seed: int = 0) -> Path:
+    """An .npz of inputs in [0.8, 1]: one random channel pair at ~0.98, the others ~0.85."""
+    x = saturating_inputs(n, seed)
+    np.savez(path, images=x)
+    return path
+
+
+def saturating_inputs(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.8, 0.9, (n, SAT_CHANNELS, SAT_SIZE, SAT_SIZE))
+    for i, j in enumerate(rng.integers(0, SAT_CLASSES, n)):
+        x[i, 2 * j : 2 * j + 2] = rng.uniform(0.96, 1.0, (2, SAT_SIZE, SAT_SIZE))
+    return x.astype(np.float32)

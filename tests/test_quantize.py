@@ -40,8 +40,11 @@ def test_tensorrt_target_passes_the_check_and_records_the_target(
     from toolkit.quantize import check_tensorrt
 
     out = tmp_path / "m.trt.onnx"
+    # --min-agreement 0: the random-weight model's near-tied logits flip under int8 on a few
+    # held-out frames, and the label-free gate would keep layers float (its own tests:
+    # test_quantize_label_free.py); this test is about the all-int8 layout.
     code, stdout, _ = cli(tiny_onnx, "-o", out, "--target", "tensorrt", "--calib", "synthetic",
-                          "--calib-size", 16, "--json")  # fmt: skip
+                          "--calib-size", 16, "--min-agreement", 0, "--json")  # fmt: skip
     assert code == 0, stdout
     report = json.loads(stdout)
     assert report["tensorrt_check"]["passed"] is True

@@ -37,6 +37,18 @@ TARGET_HELP = (
     "accepts; no faster than fp32 on an x86 CPU) or cpu (uint8 activations: ~0.57x fp32 "
     "latency in ONNX Runtime on AVX2; TensorRT refuses it)."
 )
+CPU_HELP = (
+    "The CPU a --target cpu model is for: avx2 (no int8 dot product: 7-bit weights, since "
+    "ONNX Runtime's AVX2 kernels sum u8 x s8 pairs in int16 and 8-bit weights saturate them), "
+    "vnni (AVX512-VNNI, AVX-VNNI or AMX) or arm (8-bit weights, int32 sums). Default: this "
+    "machine's (edgetk info shows it)."
+)
+MIN_AGREEMENT_HELP = (
+    "The label-free gate, in percent: held-out calibration samples must agree with the float "
+    "model this much (top-1 agreement for a classifier, default 99; box F1 at IoU 0.5 for a "
+    "detector, default 95). Below it, sensitive layers are kept in float; if that fails, exit 1 "
+    "and write nothing. Without --eval only: with it, --max-drop gates on accuracy."
+)
 
 
 @cli_command
@@ -49,6 +61,7 @@ def command(
     ] = None,
     precision: Annotated[str, typer.Option("--precision", help="fp16 | int8")] = "int8",
     target: Annotated[str, typer.Option("--target", help=TARGET_HELP)] = "tensorrt",
+    cpu: Annotated[str | None, typer.Option("--cpu", help=CPU_HELP)] = None,
     calib: Annotated[
         str | None,
         typer.Option(
@@ -70,10 +83,13 @@ def command(
         typer.Option(
             "--max-drop",
             help="Largest accepted drop in percentage points (top-1, or mAP50-95 for a YOLO set, on "
-            "--eval; without --eval, "
-            "top-1 disagreement with the float model on held-out calibration frames). Over "
-            "it, sensitive layers are kept in float; if that fails, exit 1 and write nothing.",
+            "--eval; without --eval, a classifier's top-1 disagreement with the float model on "
+            "held-out calibration frames: --min-agreement 100-X). Over it, sensitive layers "
+            "are kept in float; if that fails, exit 1 and write nothing.",
         ),
+    ] = None,
+    min_agreement: Annotated[
+        float | None, typer.Option("--min-agreement", help=MIN_AGREEMENT_HELP)
     ] = None,
     max_fallback: Annotated[
         int, typer.Option("--max-fallback", help="Most layers the gate may keep in float.")
@@ -111,6 +127,7 @@ def command(
       edgetk quantize model.onnx --precision fp16 -o model.fp16.onnx
       edgetk quantize model.onnx --target tensorrt --calib calibration/defects -o m.trt-int8.onnx
       edgetk quantize model.onnx --target cpu --calib line.mp4 --eval data/val --max-drop 0.5
+      edgetk quantize model.onnx --target cpu --cpu avx2 --calib line.mp4 -o m.avx2-int8.onnx
     """
     if check_only:
         _check_only(model, json_out)
@@ -134,6 +151,8 @@ def command(
             eval_data=eval_data,
             max_drop=max_drop,
             max_fallback=max_fallback,
+            min_agreement=min_agreement,
+            cpu=cpu,
             force=force,
             overrides=overrides,
             seed=seed,

@@ -44,6 +44,7 @@ class QuantizeReport:
     seconds: float = 0.0
     preprocessing: str | None = None
     spec: ModelSpec | None = None
+    isa: dict[str, Any] | None = None  # IsaChoice.to_dict() (int8)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document."""
@@ -58,6 +59,7 @@ class QuantizeReport:
             "calibration_count": (self.calibration or {}).get("count", 0),
             "preprocessing": self.preprocessing,
             "tensorrt_check": self.trt_check,
+            "isa": self.isa,
             "agreement": self.agreement,
             "metrics": self._metrics(),
             "drop": None if self.eval is None else self.eval["drop"],
@@ -90,6 +92,7 @@ class QuantizeReport:
                        f"{c['held_out']} held out")  # fmt: skip
             # Escaped: a file name such as "img[1].png" is not rich markup.
             out += [f"[yellow]warning:[/yellow] {escape(w)}" for w in c["warnings"]]
+        out += _isa_lines(self.isa)
         if self.trt_check is not None:
             chk = self.trt_check
             if chk["passed"]:
@@ -98,41 +101,91 @@ class QuantizeReport:
             else:
                 out.append("TensorRT check: [yellow]not TensorRT-compatible[/yellow]: "
                            + "; ".join(chk["problems"]))  # fmt: skip
-        a = self.agreement
-        if a:
-            parts = [f"{a['samples']} {a.get('inputs', 'samples')}"]
-            if "top1_agreement" in a:
-                parts.append(f"top-1 agreement {a['top1_agreement'] * 100:.1f}%")
-            parts.append(f"max abs diff {a['max_abs_diff']:.4g}")
-            out.append("vs float: " + ", ".join(parts))
-            det = a.get("detection")
-            if det:
-                frac = det["matched_fraction"]
-                out.append(f"boxes vs float: {det['matched']}/{det['float_boxes']} matched"
-                           + (f" ({frac * 100:.1f}%)" if frac is not None else "")
-                           + f", {det['extra_boxes']} extra, score error {det['score_error']}")  # fmt: skip
+        out += _agreement_lines(self.agreement)
         if self.eval is not None:
             e = self.eval
             out.append(f"accuracy ({e['metric']} on {e['data']}): float {e['float'] * 100:.2f}%, "
                        f"{self.precision} {e['quantized'] * 100:.2f}%, drop {e['drop']:.2f} pt")  # fmt: skip
         if self.gate is not None:
-            g = self.gate
-            steps = len(g.get("steps", [])) - 1
-            out.append(f"gate (max drop {g['max_drop']} pt): "
-                       + ("[green]passed[/green]" if self.passed else "[red]FAILED[/red]")
-                       + (f" after {steps} fallback step(s)" if steps > 0 else ""))  # fmt: skip
-            for s in g.get("steps", [])[1:]:
-                out.append(f"  float {', '.join(s['kept_float'])}: drop {s['drop']:.2f} pt")
-        if self.kept_float:
-            out.append("kept in float: " + ", ".join(self.kept_float))
-        size = f"size: float {_mb(self.sizes.get('float_bytes'))}"
-        if "quantized_bytes" in self.sizes:
-            size += f", {self.precision} {_mb(self.sizes['quantized_bytes'])}"
-        out.append(size)
+            out += _gate_lines(self.gate, self.passed)
+        if self.precision == "int8" or self.kept_float:
+            out.append("kept in float: " + (", ".join(self.kept_float) or "none"))
+        out.append(_size_line(self.sizes, self.precision))
         out += [f"note: {escape(n)}" for n in self.notes]
         if self.passed and self.output:
             out.append(f"[green]wrote[/green] {self.output}")
         elif not self.passed:
-            out.append("[red]rejected:[/red] the accuracy drop is over the limit; nothing was "
-                       "written")  # fmt: skip
+            out.append("[red]rejected:[/red] " + _rejection(self.gate) + "; nothing was written")
         return out
+
+
+def _isa_lines(isa: dict[str, Any] | None) -> list[str]:
+    if not isa:
+        return []
+    if isa["cpu_isa"] is None:
+        return ["instruction set: any (TensorRT accumulates int8 in int32)"]
+    weights = ("7-bit weights (reduce_range: no int8 dot product, ONNX Runtime sums pairs in "
+               "int16)" if isa["reduce_range"] else "8-bit weights (int8 dot product, int32 sums)")  # fmt: skip
+    who = "this machine" if isa["chosen_by"] == "this machine" else (
+        f"{isa['chosen_by']}; this machine is {isa['host_isa']}")  # fmt: skip
+    return [f"made for {isa['cpu_isa']} CPUs ({who}): {weights}"]
+
+
+def _agreement_lines(a: dict[str, Any]) -> list[str]:
+    if not a:
+        return []
+    parts = [f"{a['samples']} {a.get('inputs', 'samples')}"]
+    if "top1_agreement" in a:
+        parts.append(f"top-1 agreement {a['top1_agreement'] * 100:.1f}%")
+    parts.append(f"max abs diff {a['max_abs_diff']:.4g}")
+    if a.get("emulated"):
+        parts.append("Q/DQ as float")
+    out = ["vs float: " + ", ".join(parts)]
+    det = a.get("detection")
+    if det:
+        frac = det["matched_fraction"]
+        out.append(f"boxes vs float: {det['matched']}/{det['float_boxes']} matched"
+                   + (f" ({frac * 100:.1f}%)" if frac is not None else "")
+                   + f", {det['extra_boxes']} extra, box F1 {det['box_f1']:.3f}, score error "
+                   + f"{det['score_error']}")  # fmt: skip
+    return out
+
+
+def _gate_lines(g: dict[str, Any], passed: bool) -> list[str]:
+    steps = g.get("steps", [])
+    if g.get("kind") == "agreement":
+        what = "box F1" if g.get("metric") == "box_f1" else "top-1 agreement"
+        head = f"gate ({what} >= {g['min_agreement']:g}% with the float model on {g['inputs']})"
+    else:
+        head = f"gate (max drop {g['max_drop']} pt)"
+    out = [head + ": " + ("[green]passed[/green]" if passed else "[red]FAILED[/red]")
+           + (f" after {len(steps) - 1} fallback step(s)" if len(steps) > 1 else "")]  # fmt: skip
+    for i, s in enumerate(steps):
+        if i == 0 and len(steps) == 1 and passed:
+            break  # one line says it: passed with no fallback
+        layers = ", ".join(s["kept_float"]) if s["kept_float"] else "none (all int8)"
+        text = f"  float {layers}: "
+        if g.get("kind") != "agreement":
+            text += f"drop {s['drop']:.2f} pt, "
+        if s.get("agreement") is not None:
+            text += f"agreement {s['agreement'] * 100:.1f}%"
+        out.append(text.rstrip(", "))
+    return out
+
+
+def _rejection(g: dict[str, Any] | None) -> str:
+    if g is None or g.get("kind") != "agreement":
+        return "the accuracy drop is over the limit"
+    last = (g.get("steps") or [{}])[-1].get("value", 0.0)
+    return (f"agreement with the float model {last * 100:.1f}% is under "
+            f"{g['min_agreement']:g}% with at most {g['max_fallback']} layer(s) in float "
+            "(raise --max-fallback, or lower --min-agreement)")  # fmt: skip
+
+
+def _size_line(sizes: dict[str, Any], precision: str) -> str:
+    size = f"size: float {_mb(sizes.get('float_bytes'))}"
+    if "quantized_bytes" in sizes:
+        size += f", {precision} {_mb(sizes['quantized_bytes'])}"
+    elif "rejected_bytes" in sizes:
+        size += f", {precision} {_mb(sizes['rejected_bytes'])} (not written)"
+    return size
