@@ -1,6 +1,6 @@
 """Exception classes. Every error a user can act on is a ToolkitError with an exit code.
 
-Exit codes follow SPEC.md: 2 for bad usage or bad input, 1 for a failure while running.
+Exit codes: 2 for bad usage or bad input, 1 for a failure while running (README, docs/reliability.md).
 """
 
 from __future__ import annotations

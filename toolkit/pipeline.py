@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -100,7 +100,6 @@ class _Counts:
     ng: int = 0
     first_t: float | None = None
     last_t: float = 0.0
-    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 class _Sinks:

@@ -2,7 +2,7 @@
 
 ONNX Runtime and PyTorch both run fastest with one intra-op thread per *physical* core:
 hyperthreads share a core's vector units, so a second thread on the same core adds contention,
-not throughput (notes/ONNX_CPU.md). The count honours the process's CPU affinity (taskset,
+not throughput (docs/onnx-runtime.md). The count honours the process's CPU affinity (taskset,
 containers with cpusets), which ``os.cpu_count()`` ignores.
 """
 

@@ -1,18 +1,15 @@
 """ONNX Runtime sessions: ``ort-cpu``, ``ort-cuda`` and ``ort-trt``.
 
-CPU settings, measured on the project's 2-core AMD EPYC (Zen 3, AVX2) with ResNet-18 at 224,
-batch 1, onnxruntime 1.32 (notes/ONNX_CPU.md):
+CPU settings (docs/onnx-runtime.md; measured in docs/benchmarks.md):
 
-- ``graph_optimization_level=ORT_ENABLE_ALL``: 23 ms vs 30 ms with BASIC/EXTENDED (the NCHWc
-  layout transforms only run at ALL). The optimized graph is hardware-specific, so it is never
-  saved back to disk.
-- intra-op threads = physical cores: 1 thread is 1.75x slower than 2 on 2 cores; hyperthreads
-  add contention, not speed. ``ORT_SEQUENTIAL``: ``ORT_PARALLEL`` with 2 inter-op threads was
-  2.3x slower.
+- ``graph_optimization_level=ORT_ENABLE_ALL`` (the NCHWc layout transforms only run at ALL).
+  The optimized graph is hardware-specific, so it is never saved back to disk.
+- intra-op threads = physical cores (hyperthreads add contention, not speed), sequential
+  execution (parallel execution with inter-op threads is slower on small machines).
 - ``session.intra_op.allow_spinning=0`` keeps the latency and halves the CPU used by a loop
   that waits for frames (the live loop); spinning on is what a back-to-back benchmark wants.
 
-GPU providers follow notes/TENSORRT.md: precision lives in the ONNX file (so ``trt_fp16_enable``
+GPU providers follow docs/tensorrt.md: precision lives in the ONNX file (so ``trt_fp16_enable``
 stays off), the TensorRT engine and timing caches live in a folder beside the model, and the
 optimization profile comes from the model's input shape. ONNX Runtime silently falls back to
 the CPU when a provider fails to start; the providers the session really got are checked, and
@@ -20,7 +17,7 @@ a miss is an error.
 
 A ``--target tensorrt`` int8 file on ``ort-cpu`` is *emulated*: ONNX Runtime's CPU kernels fuse
 Q/DQ into their own int8 arithmetic, which on an x86 CPU without VNNI sums u8 x s8 pairs in
-int16 and saturates (a ResNet measured 86.2% top-1 fused, 99.56% = float with Q/DQ as float).
+int16 and saturates (docs/benchmarks.md has a classifier that lost 13 points that way).
 TensorRT computes the same file with int32 sums and exact dequantization, so on the CPU each
 Q/DQ pair runs as float (``session.disable_quant_qdq``): the accuracy is TensorRT's, the
 latency is nobody's int8 latency. GPU providers run the file for real and never emulate.

@@ -134,10 +134,6 @@ def _emulation_note(r: BenchResult) -> str:
     return f"* {r.backend}: {what}; the latency is not int8 latency (no speedup shown)"
 
 
-def _short_status(status: str) -> str:
-    return status.split(":", 1)[0] if status.startswith("unavailable") else status
-
-
 def render_table(report: BenchReport) -> Any:
     """A rich renderable for the terminal: the table, then each unavailable reason once."""
     from rich import box

@@ -1,8 +1,8 @@
 """The precision an ONNX file will really build to, read from the file itself.
 
 TensorRT 11 removed the precision flags and the INT8 calibrators, and a strongly typed network
-takes every type from the graph: the precision lives in the ONNX file (shared/notes/
-TENSORRT.md). So the builder never *chooses* a precision; it reads it here, records it in the
+takes every type from the graph: the precision lives in the ONNX file (docs/
+tensorrt.md). So the builder never *chooses* a precision; it reads it here, records it in the
 sidecar, and refuses a QDQ model that TensorRT cannot take:
 
 - ``fp32``: float initializers (TensorRT may still use TF32 kernels);

@@ -1,7 +1,7 @@
 """Checks and edits on an exported ONNX graph: names, batch axis, opset, validity, simplify.
 
 torch.onnx.export (2.13) can quietly give something other than what was asked (see
-notes/ONNX_CPU.md): a fixed batch when a dynamic one was requested, a higher opset than the
+docs/onnx-runtime.md): a fixed batch when a dynamic one was requested, a higher opset than the
 one requested. Each check here turns such a surprise into a clear error.
 """
 

@@ -2,7 +2,7 @@
 
 onnxconverter-common's ``convert_float_to_float16`` with ``keep_io_types=True``: the inputs and
 outputs stay float32 (so the same preprocessing feeds it), constants are clamped to +-1e4 and
-ops that must stay float32 (Resize, TopK, NMS...) are kept there (shared/notes/TENSORRT.md).
+ops that must stay float32 (Resize, TopK, NMS...) are kept there (docs/tensorrt.md).
 """
 
 from __future__ import annotations

@@ -66,7 +66,6 @@ class GateResult:
     kept_float: list[str] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     ranking: list[Candidate] = field(default_factory=list)
-    base_error: float | None = None
 
 
 def layer_units(model: Any) -> list[list[str]]:

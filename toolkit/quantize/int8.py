@@ -1,20 +1,20 @@
 """Static int8 QDQ quantization with ONNX Runtime, for a deployment target.
 
-One QDQ file cannot serve both targets (shared/notes/ONNX_CPU.md, measured on a 2-core Zen 3):
+One QDQ file cannot serve both targets (docs/onnx-runtime.md; the numbers are in
+docs/benchmarks.md):
 
 - ``tensorrt``: symmetric int8 activations and weights, per-channel weights on the output
-  channel axis, float bias (shared/notes/TENSORRT.md, what NVIDIA ModelOpt passes to ONNX
-  Runtime). On an x86 CPU it runs no faster than fp32 (1.09x the latency, ResNet-18).
+  channel axis, float bias (docs/tensorrt.md, what NVIDIA ModelOpt passes to ONNX Runtime).
+  On an x86 CPU it runs no faster than fp32.
 - ``cpu``: uint8 (asymmetric) activations, int8 per-channel weights, the U8S8 layout that ONNX
-  Runtime's AVX2/NEON kernels want: 0.57x the fp32 latency. TensorRT refuses it (uint8 zero
-  points). The weights are 7-bit (``reduce_range``) for a CPU without int8 dot-product
-  instructions (:func:`choose_isa`): there ONNX Runtime sums u8 x s8 pairs in int16
-  (vpmaddubsw), and full 8-bit weights saturate it (255 * 127 * 2 > 32767). Measured on an
-  AVX2-only EPYC: a 99.56% classifier checked 98.0% fused with 8-bit weights, 99.56% with 7-bit.
+  Runtime's AVX2/NEON kernels want. TensorRT refuses it (uint8 zero points). The weights are
+  7-bit (``reduce_range``) for a CPU without int8 dot-product instructions
+  (:func:`choose_isa`): there ONNX Runtime sums u8 x s8 pairs in int16 (vpmaddubsw), and full
+  8-bit weights saturate it (255 * 127 * 2 > 32767).
 
-Calibration methods (ResNet-18, 32 samples): ``minmax`` 6.5 s and ~350 MB; ``entropy`` and
-``percentile`` keep activation histograms, ~1.3 GB RSS and slower; with ORT 1.32 ``entropy``
-gave the same scales as ``minmax`` (its bin options are not passed through).
+Calibration methods: ``minmax`` is the fastest and lightest; ``entropy`` and ``percentile``
+keep activation histograms (far more memory); with onnxruntime 1.32 ``entropy``'s bin options
+are not passed through.
 
 :class:`Int8Quantizer` runs ONNX Runtime's pre-processing once, calibrates once (the ranges
 are cached in a JSON file), and can then re-quantize cheaply with some nodes kept in float
@@ -44,11 +44,6 @@ log = logging.getLogger(__name__)
 
 TARGETS = ("tensorrt", "cpu")
 METHODS = ("minmax", "entropy", "percentile")
-METHOD_COST = {
-    "minmax": "fastest, least memory (ResNet-18: 6.5 s and ~350 MB for 32 samples)",
-    "entropy": "KL-divergence thresholds from histograms: ~1.3 GB RSS for ResNet-18",
-    "percentile": "clips to the 99.999th percentile: histograms, ~1.3 GB RSS for ResNet-18",
-}
 
 
 @dataclass(frozen=True)
@@ -175,7 +170,7 @@ def preprocess_model(model: Any, workdir: Path) -> tuple[Path, str]:
     """ONNX Runtime's ``quant_pre_process`` (shape inference + optimization) into ``workdir``.
 
     A loaded ModelProto is passed, not a path: it breaks on a path with external data in a
-    temporary folder (shared/notes/ONNX_CPU.md). Symbolic shape inference fails on some
+    temporary folder (docs/onnx-runtime.md). Symbolic shape inference fails on some
     graphs (YOLO heads) and the optimizer on unoptimized exports, so lighter variants are
     tried in turn; the last resort quantizes the graph as it is.
 
@@ -278,12 +273,6 @@ class Int8Quantizer:
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def quantizable_nodes(self) -> list[str]:
-        """Names of the prepared graph's nodes (the gate's candidates are among them)."""
-        import onnx
-
-        return [n.name for n in onnx.load(str(self.prepared), load_external_data=False).graph.node]
 
     def quantize(self, exclude: Sequence[str] = ()) -> Any:
         """The QDQ ModelProto, with the nodes named in ``exclude`` left in float."""

@@ -1,6 +1,6 @@
 """Will TensorRT accept this QDQ graph? The onnx-tensorrt parser's rules, checked offline.
 
-From shared/notes/TENSORRT.md ("What TensorRT needs from a QDQ INT8 model"):
+The parser's rules (docs/tensorrt.md):
 
 - symmetric int8 only: every zero point is int8 and 0 (a uint8 zero point fails, even 0);
 - weights quantized per output channel: axis 0 for Conv (and Gemm with ``transB=1``), 1 for

@@ -22,7 +22,7 @@ R_co = TypeVar("R_co", covariant=True)
 
 
 class Task(Protocol[R_co]):
-    """Pre- and post-processing around one model (see DESIGN.md)."""
+    """Pre- and post-processing around one model: preprocess, then session.infer, then postprocess."""
 
     spec: ModelSpec
 

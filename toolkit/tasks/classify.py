@@ -103,7 +103,7 @@ class Classification:
         }
 
 
-# DESIGN.md names the result type in the plural (like supervision's Detections).
+# The result type is also known by its plural name (like supervision's Detections).
 Classifications = Classification
 
 
