@@ -110,3 +110,27 @@ def test_bad_label_line(tmp_path: Path) -> None:
     p.write_text("0 0.5 0.5\n")
     with pytest.raises(BadInputError, match=r"a\.txt:1"):
         read_labels(p)
+
+
+@pytest.mark.parametrize(
+    ("layout", "expected"),
+    [
+        ({"data.yaml": "names: [a]\n"}, True),
+        ({"data.yml": "names: [a]\n"}, True),
+        ({"images/x.txt": "", "labels/x.txt": ""}, True),
+        ({"ok/a.png": ""}, False),  # an ImageFolder
+        ({}, False),
+    ],
+    ids=["data.yaml", "data.yml", "images+labels", "imagefolder", "empty"],
+)
+def test_one_rule_says_what_a_yolo_set_is(tmp_path: Path, layout: dict, expected: bool) -> None:
+    """val, train and the quantize gate share this rule (train used to refuse data.yml)."""
+    from toolkit.data.yolo import data_yaml
+
+    for rel, text in layout.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert is_yolo_set(tmp_path) is expected
+    assert is_yolo_set(tmp_path / "set.yml") and is_yolo_set(tmp_path / "set.YAML")
+    if "data.yml" in layout:
+        assert data_yaml(tmp_path) == tmp_path / "data.yml"

@@ -121,7 +121,7 @@ def command(
             conf=conf,
             iou=iou,
             max_det=max_det,
-            classes=parse_classes(classes, session.spec.labels),
+            classes=_class_ids(classes, session),
             agnostic=agnostic,
         )
         t0 = time.perf_counter()
@@ -176,22 +176,12 @@ def _note_skipped(skipped: list[Any]) -> None:
     console.print(f"[yellow]warning:[/yellow] {escape(skipped_text(skipped))}", soft_wrap=True)
 
 
-def parse_classes(text: str | None, labels: tuple[str, ...]) -> list[int] | None:
-    """``"0,2"`` or ``"scratch,crack"`` -> class ids (names looked up in the model's labels)."""
-    if text is None or not text.strip():
-        return None
-    out = []
-    for item in (t.strip() for t in text.split(",")):
-        if not item:
-            continue
-        if item.lstrip("-").isdigit():
-            out.append(int(item))
-        elif item in labels:
-            out.append(labels.index(item))
-        else:
-            known = ", ".join(labels) or "none (use class ids)"
-            raise BadInputError(f"--classes: unknown class '{item}' (labels: {known})")
-    return out
+def _class_ids(text: str | None, session: Any) -> list[int] | None:
+    """``--classes`` as ids checked against the model (the loop's rule); empty means all."""
+    from toolkit.tasks.classes import ModelClasses, parse_classes
+
+    ids = parse_classes(text or None, ModelClasses.of(session.spec, session.outputs), "--classes")
+    return sorted(ids) if ids else None
 
 
 def _run(

@@ -77,6 +77,7 @@ def command(
     """Measure top-1 / top-5 accuracy on an image folder, or mAP on a YOLO detection set."""
     from toolkit.backends import open_session
     from toolkit.data.imagefolder import ImageFolder
+    from toolkit.data.yolo import is_yolo_set
     from toolkit.evaluate import validate_classifier
     from toolkit.tasks.base import make_task
 
@@ -86,7 +87,7 @@ def command(
         task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
     )
     root = Path(data)
-    if is_yolo_dataset(root):
+    if is_yolo_set(root):
         _val_detection(
             model, root, backend, overrides, threads, weights, batch, split, conf, iou, json_out,
             model_source, strict,
@@ -136,14 +137,10 @@ def _val_detection(
     strict: bool = False,
 ) -> None:
     from toolkit.backends import open_session
-    from toolkit.data.yolo import load_yolo_set
+    from toolkit.data.yolo import data_yaml, load_yolo_set
     from toolkit.evaluate_detect import validate_detector
 
-    if root.is_dir():
-        yml = [root / n for n in ("data.yaml", "data.yml") if (root / n).is_file()]
-        if not yml:
-            raise BadInputError(f"{root}: a YOLO-format set needs a data.yaml (names and splits)")
-        root = yml[0]
+    root = data_yaml(root)
     ys = load_yolo_set(root)
     n = len(ys.images(split))
     with open_session(
@@ -213,17 +210,6 @@ def _print_detection_report(result: dict[str, Any]) -> None:
         f"{result['images']} images ({result['seconds']:.2f} s, "
         f"{result['images_per_second'] or 0:.1f} images/s)"
     )
-
-
-def is_yolo_dataset(path: Path) -> bool:
-    """A ``data.yaml`` file, or a folder holding one (or ``images/`` beside ``labels/``)."""
-    if path.is_file():
-        return path.suffix.lower() in (".yaml", ".yml")
-    if not path.is_dir():
-        return False
-    if any((path / n).is_file() for n in ("data.yaml", "data.yml")):
-        return True
-    return (path / "images").is_dir() and (path / "labels").is_dir()
 
 
 class _Progress:

@@ -44,10 +44,34 @@ class YoloSet:
             yield img, cls, xyxy
 
 
+YAML_NAMES = ("data.yaml", "data.yml")
+
+
 def is_yolo_set(path: str | Path) -> bool:
-    """True for a ``.yaml``/``.yml`` file, or a folder holding ``data.yaml``."""
+    """The one rule for "this is a YOLO-format detection set" (val, train, the quantize gate).
+
+    True for a ``.yaml``/``.yml`` path (it need not exist yet: loading it then says what is
+    missing), or a folder holding ``data.yaml``/``data.yml`` or ``images/`` beside ``labels/``.
+    """
     p = Path(path)
-    return p.suffix in (".yaml", ".yml") or (p.is_dir() and (p / "data.yaml").is_file())
+    if p.suffix.lower() in (".yaml", ".yml"):
+        return True
+    if not p.is_dir():
+        return False
+    return any((p / n).is_file() for n in YAML_NAMES) or (
+        (p / "images").is_dir() and (p / "labels").is_dir()
+    )
+
+
+def data_yaml(path: str | Path) -> Path:
+    """The data.yaml of a YOLO set given as the file or its folder."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    for name in YAML_NAMES:
+        if (p / name).is_file():
+            return p / name
+    raise BadInputError(f"{p}: a YOLO-format set needs a data.yaml (names and splits)")
 
 
 def label_path(image: Path) -> Path:
@@ -125,8 +149,7 @@ def load_yolo_set(path: str | Path) -> YoloSet:
     """
     import yaml
 
-    p = Path(path)
-    yaml_path = p / "data.yaml" if p.is_dir() else p
+    yaml_path = data_yaml(path)
     if not yaml_path.is_file():
         raise BadInputError(f"file not found: {yaml_path} (expected a YOLO data.yaml)")
     try:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.data.yolo import is_yolo_set
 from toolkit.errors import BadInputError, ToolkitError
 from toolkit.spec import ModelSpec, SpecOverrides
 
@@ -66,15 +67,6 @@ def agreement(ref: np.ndarray, out: np.ndarray, task: str = "classify") -> dict[
     return result
 
 
-def is_yolo_dataset(root: Path) -> bool:
-    """A YOLO-format detection set: a ``data.yaml`` (or its folder), or ``images/`` + ``labels/``."""
-    if root.suffix in (".yaml", ".yml"):
-        return True
-    return (root / "data.yaml").is_file() or (
-        (root / "images").is_dir() and (root / "labels").is_dir()
-    )
-
-
 def check_eval_data(data: str | Path, task: str) -> Path:
     """Validate ``--eval`` before any slow work: a folder (or data.yaml) of the right kind."""
     root = Path(data)
@@ -83,7 +75,7 @@ def check_eval_data(data: str | Path, task: str) -> Path:
         raise BadInputError(
             f"--eval data set {what}: {data} (expected an ImageFolder or a YOLO-format set)"
         )
-    if is_yolo_dataset(root) or task == "detect":
+    if is_yolo_set(root) or task == "detect":
         _detection_validator()
         if task != "detect":
             raise BadInputError(f"--eval {data} is a detection set, but the model is a classifier")
@@ -169,7 +161,7 @@ def evaluate(
 
     root = Path(data)
     with open_ort("ort-cpu", model, overrides=overrides, emulate=emulate) as session:
-        if is_yolo_dataset(root) or session.spec.task == "detect":
+        if is_yolo_set(root) or session.spec.task == "detect":
             result = _detection_validator()(session, root, progress=progress, strict=strict)
             value = _first_key(result, ("map50_95", "mAP50-95", "map"))
             return {"metric": "map50_95", "value": value, "details": result,
