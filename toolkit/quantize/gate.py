@@ -170,13 +170,9 @@ def _expose(model: Any, heads: list[str]) -> dict[str, str]:
 def _run_all(
     model: Any, names: list[str], samples: np.ndarray, input_name: str, emulate: bool = False
 ) -> list[np.ndarray]:
-    import onnxruntime as ort
+    from toolkit.backends.ort import cpu_inference_session
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if emulate:
-        so.add_session_config_entry("session.disable_quant_qdq", "1")
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = cpu_inference_session(model, emulate=emulate)
     outs = [sess.run(names, {input_name: samples[i : i + 1]}) for i in range(len(samples))]
     return [np.concatenate([o[k] for o in outs]) for k in range(len(names))]
 
