@@ -20,14 +20,43 @@ SIZE = 16
 SENSITIVE_CONV = 2
 
 
+def save_with_spec(module: object, example: object, path: Path, arg: str, **spec: object) -> Path:
+    """Export ``module`` (dynamic batch on its forward argument ``arg``) with an edgetk spec.
+
+    ``spec`` are :class:`ModelSpec` fields; ``input`` gets the graph's input name filled in,
+    and ``output`` (an OutputSpec) the graph's output name when it has none.
+    """
+    import dataclasses
+
+    import onnx
+    import torch
+
+    from toolkit.modelfile import write_spec
+    from toolkit.spec import ModelSpec
+
+    torch.onnx.export(
+        module,
+        (example,),
+        str(path),
+        input_names=["images"],
+        output_names=[spec.pop("output_name", "logits")],  # type: ignore[list-item]
+        dynamic_shapes={arg: {0: torch.export.Dim("batch", min=1, max=64)}},
+        external_data=False,
+        dynamo=True,
+    )
+    proto = onnx.load(str(path))
+    spec["input"] = dataclasses.replace(spec["input"], name=proto.graph.input[0].name)  # type: ignore[arg-type]
+    write_spec(proto, ModelSpec(**spec))  # type: ignore[arg-type]
+    onnx.save(proto, str(path))
+    return path
+
+
 def color_classifier(path: Path, outlier: float = 0.0) -> Path:
     """Export the color classifier (dynamic batch, edgetk spec) to ``path``."""
-    import onnx
     import torch
     from torch import nn
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, PreprocessSpec
+    from toolkit.spec import InputSpec, PreprocessSpec
 
     conv1, conv2, fc = nn.Conv2d(3, 7, 1), nn.Conv2d(7, 6, 1), nn.Linear(6, 3)
     with torch.no_grad():
@@ -47,25 +76,12 @@ def color_classifier(path: Path, outlier: float = 0.0) -> Path:
     model = nn.Sequential(
         conv1, nn.ReLU(), conv2, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc
     ).eval()
-    torch.onnx.export(
-        model,
-        (torch.randn(2, 3, SIZE, SIZE),),
-        str(path),
-        input_names=["images"],
-        output_names=["logits"],
-        dynamic_shapes={"input": {0: torch.export.Dim("batch", min=1, max=64)}},
-        external_data=False,
-        dynamo=True,
-    )
-    proto = onnx.load(str(path))
-    spec = ModelSpec(
-        input=InputSpec(name=proto.graph.input[0].name, shape=(None, 3, SIZE, SIZE)),
+    return save_with_spec(
+        model, torch.randn(2, 3, SIZE, SIZE), path, "input",
+        input=InputSpec(shape=(None, 3, SIZE, SIZE)),
         preprocess=PreprocessSpec(resize="stretch", mean=(0.5,) * 3, std=(0.25,) * 3),
         labels=LABELS,
-    )
-    write_spec(proto, spec)
-    onnx.save(proto, str(path))
-    return path
+    )  # fmt: skip
 
 
 def color_images(root: Path, n_per_class: int = 6, seed: int = 0) -> Path:
@@ -105,12 +121,10 @@ def write_video(path: Path, frames: int = 12, size: int = 48) -> Path:
 def tiny_detector(path: Path, size: int = 32) -> Path:
     """A YOLOv8-layout detector (``[N, 4 + 3, A]``, boxes in input pixels) with boxes that
     depend on the image, exported with an edgetk detect spec."""
-    import onnx
     import torch
     from torch import nn
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+    from toolkit.spec import InputSpec, OutputSpec, PreprocessSpec
 
     class TinyDet(nn.Module):
         def __init__(self) -> None:
@@ -129,27 +143,15 @@ def tiny_detector(path: Path, size: int = 32) -> Path:
             wh = 6 + 4 * torch.sigmoid(y[:, 2:4])
             return torch.cat([xy, wh, torch.sigmoid(y[:, 4:])], 1)
 
-    torch.onnx.export(
-        TinyDet().eval(),
-        (torch.rand(2, 3, size, size),),
-        str(path),
-        input_names=["images"],
-        output_names=["output"],
-        dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=64)}},
-        external_data=False,
-        dynamo=True,
-    )
-    proto = onnx.load(str(path))
-    spec = ModelSpec(
+    return save_with_spec(
+        TinyDet().eval(), torch.rand(2, 3, size, size), path, "x",
         task="detect",
-        input=InputSpec(name=proto.graph.input[0].name, shape=(None, 3, size, size)),
+        input=InputSpec(shape=(None, 3, size, size)),
         preprocess=PreprocessSpec(resize="letterbox"),
         labels=("scratch", "spot", "crack"),
-        output=OutputSpec(format="yolov8", name=proto.graph.output[0].name),
-    )
-    write_spec(proto, spec)
-    onnx.save(proto, str(path))
-    return path
+        output=OutputSpec(format="yolov8", name="output"),
+        output_name="output",
+    )  # fmt: skip
 
 
 # The saturating classifier: 8 input channels, 4 classes, class j = the brightest channel pair
@@ -165,12 +167,10 @@ def saturating_classifier(path: Path) -> Path:
     class gets about the same clipped sum. 7-bit weights (64 and 45) keep each pair under
     32767; int32 accumulation (VNNI, AMX, ARM) never saturates.
     """
-    import onnx
     import torch
     from torch import nn
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, PreprocessSpec
+    from toolkit.spec import InputSpec, PreprocessSpec
 
     conv = nn.Conv2d(SAT_CHANNELS, SAT_CLASSES, 1)
     with torch.no_grad():
@@ -180,26 +180,12 @@ def saturating_classifier(path: Path) -> Path:
         conv.weight.copy_(w[:, :, None, None])
         conv.bias.fill_(-5.3)  # centres the logits: a fine output scale after the conv
     model = nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
-    torch.onnx.export(
-        model,
-        (torch.rand(2, SAT_CHANNELS, SAT_SIZE, SAT_SIZE),),
-        str(path),
-        input_names=["images"],
-        output_names=["logits"],
-        dynamic_shapes={"input": {0: torch.export.Dim("batch", min=1, max=64)}},
-        external_data=False,
-        dynamo=True,
-    )
-    proto = onnx.load(str(path))
-    spec = ModelSpec(
-        input=InputSpec(name=proto.graph.input[0].name,
-                        shape=(None, SAT_CHANNELS, SAT_SIZE, SAT_SIZE)),
+    return save_with_spec(
+        model, torch.rand(2, SAT_CHANNELS, SAT_SIZE, SAT_SIZE), path, "input",
+        input=InputSpec(shape=(None, SAT_CHANNELS, SAT_SIZE, SAT_SIZE)),
         preprocess=PreprocessSpec(resize="stretch", mean=(0.0,), std=(1.0,)),
         labels=tuple(f"pair{j}" for j in range(SAT_CLASSES)),
     )  # fmt: skip
-    write_spec(proto, spec)
-    onnx.save(proto, str(path))
-    return path
 
 
 def saturating_tensors(path: Path, n: int = 100, seed: int = 0) -> Path:

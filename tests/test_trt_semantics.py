@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from _quantize_models import color_images
+from _quantize_models import color_images, save_with_spec
 from typer.testing import CliRunner
 
 from toolkit.backends import Session, open_session
@@ -40,8 +40,7 @@ def prior_head_classifier(path: Path) -> Path:
     import torch
     from torch import nn
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+    from toolkit.spec import InputSpec, OutputSpec, PreprocessSpec
 
     conv, fc = nn.Conv2d(3, 3, 1), nn.Linear(3, 3)
     with torch.no_grad():
@@ -50,26 +49,13 @@ def prior_head_classifier(path: Path) -> Path:
         fc.weight.copy_(torch.tensor([[0.02, 0.0, 0.0], [0.0, 0.02, 0.0], [0.0, 0.0, 0.0]]))
         fc.bias.copy_(torch.tensor([0.0, 0.0, 0.07]))
     model = nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), fc).eval()
-    torch.onnx.export(
-        model,
-        (torch.randn(2, 3, SIZE, SIZE),),
-        str(path),
-        input_names=["images"],
-        output_names=["logits"],
-        dynamic_shapes={"input": {0: torch.export.Dim("batch", min=1, max=64)}},
-        external_data=False,
-        dynamo=True,
-    )
-    proto = onnx.load(str(path))
-    spec = ModelSpec(
-        input=InputSpec(name=proto.graph.input[0].name, shape=(None, 3, SIZE, SIZE)),
+    return save_with_spec(
+        model, torch.randn(2, 3, SIZE, SIZE), path, "input",
+        input=InputSpec(shape=(None, 3, SIZE, SIZE)),
         preprocess=PreprocessSpec(resize="stretch", mean=(0.5,) * 3, std=(0.25,) * 3),
         labels=("red", "green", "blue"),
         output=OutputSpec(format="logits"),
-    )
-    write_spec(proto, spec)
-    onnx.save(proto, str(path))
-    return path
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
