@@ -130,6 +130,12 @@ def test_model_source_runs_the_named_file_only(planted) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["backend"] == "torch"
+    result = _cli(
+        "run", model, "--source", folder / "img.png", "--backend", "torch", "--headless",
+        "--json", "--model-source", "free_net.py:Net",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["frames"] == 1
     assert not (folder / "PWNED").exists()  # the recorded payload.py stayed unread
 
 

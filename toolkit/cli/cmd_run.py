@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -149,24 +148,16 @@ def command(
     overrides = make_overrides(
         task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
     )
-    session = None
-    if model_source is not None:  # run_live takes no --model-source: hand it the session
-        from toolkit.backends import open_session
-
-        session = open_session(
-            model, backend, overrides=overrides, threads=threads, weights=weights,
-            model_source=model_source,
-        )  # fmt: skip
     stop = StopFlag()
-    with stop_on_signals(stop), session or contextlib.nullcontext():
+    with stop_on_signals(stop):
         summary = run_live(
             model, source, backend=backend, overrides=overrides, threads=threads,
-            weights=weights, conf=conf, iou=iou, max_det=max_det, classes=classes,
+            weights=weights, model_source=model_source, conf=conf, iou=iou, max_det=max_det, classes=classes,
             agnostic=agnostic, topk=topk, reject=reject, roi=roi, loop=loop, fps=fps,
             width=width, height=height, reconnect_timeout=reconnect_timeout,
             options=LoopOptions(max_frames=max_frames, duration=duration, batch=batch),
             outputs=outputs, stop=stop,
-            progress=None if json_out else _status_line, session=session,
+            progress=None if json_out else _status_line,
         )  # fmt: skip
     finish(summary, json_out)
 

@@ -200,6 +200,7 @@ def run_live(
     overrides: SpecOverrides | None = None,
     threads: int | None = None,
     weights: str | None = None,
+    model_source: str | None = None,
     conf: float = 0.25,
     iou: float = 0.45,
     max_det: int = 300,
@@ -251,8 +252,9 @@ def run_live(
     own = session is None
     if own:
         session = open_session(
-            model, backend, overrides=overrides, threads=threads, weights=weights
-        )
+            model, backend, overrides=overrides, threads=threads, weights=weights,
+            model_source=model_source,
+        )  # fmt: skip
     try:
         judge, class_ids = make_judge(session, reject, classes, conf, roi_box)
         task = make_loop_task(
