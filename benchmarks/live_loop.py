@@ -78,10 +78,10 @@ def _loop(
     sinks: list[Any],
 ) -> dict[str, Any]:
     from toolkit.backends import open_session
-    from toolkit.pipeline import LoopOptions, StopFlag, run_loop
-    from toolkit.video.live import make_loop_task
-    from toolkit.video.sources import open_source
-    from toolkit.video.verdict import Judge
+    from toolkit.live.loop import LoopOptions, StopFlag, run_loop
+    from toolkit.live.open import open_source
+    from toolkit.live.run import make_loop_task
+    from toolkit.live.verdict import Judge
 
     with open_session(model, "ort-cpu", threads=threads) as session:
         spec = session.spec
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
 
-    from toolkit.video.sinks import EventsSink
+    from toolkit.live.sinks import EventsSink
 
     work = Path(tempfile.mkdtemp(prefix="edgetk-live-bench-"))
     model = Path(args.model)

@@ -29,9 +29,9 @@ def main() -> None:
     parser.add_argument("--json", dest="json_path", default=None, help="write results here")
     args = parser.parse_args()
 
-    from toolkit.backends.cpu import int8_features
     from toolkit.bench.runner import benchmark
     from toolkit.export import export_onnx
+    from toolkit.platform.cpu import int8_features
     from toolkit.quantize import quantize_model
 
     work = Path(args.out)

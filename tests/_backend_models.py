@@ -44,8 +44,8 @@ def make_sourced_onnx(folder: Path) -> SourcedModel:
     import onnx
     import torch
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+    from toolkit.model.modelfile import write_spec
+    from toolkit.model.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
 
     folder.mkdir(parents=True, exist_ok=True)
     py = folder / "tinynet.py"

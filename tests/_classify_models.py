@@ -39,8 +39,8 @@ def channel_mean_onnx(
     import onnx
     from onnx import TensorProto, helper
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+    from toolkit.model.modelfile import write_spec
+    from toolkit.model.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
 
     n = batch if batch is not None else "batch"
     x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [n, channels, size, size])

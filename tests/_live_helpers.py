@@ -129,8 +129,8 @@ def const_detector(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+    from toolkit.model.modelfile import write_spec
+    from toolkit.model.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
 
     out = np.zeros((1, 7, 16), np.float32)
     for a, (box, cls, score) in enumerate(DET_OBJECTS):

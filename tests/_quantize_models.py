@@ -31,8 +31,8 @@ def save_with_spec(module: object, example: object, path: Path, arg: str, **spec
     import onnx
     import torch
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import ModelSpec
+    from toolkit.model.modelfile import write_spec
+    from toolkit.model.spec import ModelSpec
 
     torch.onnx.export(
         module,
@@ -56,7 +56,7 @@ def color_classifier(path: Path, outlier: float = 0.0) -> Path:
     import torch
     from torch import nn
 
-    from toolkit.spec import InputSpec, PreprocessSpec
+    from toolkit.model.spec import InputSpec, PreprocessSpec
 
     conv1, conv2, fc = nn.Conv2d(3, 7, 1), nn.Conv2d(7, 6, 1), nn.Linear(6, 3)
     with torch.no_grad():
@@ -124,7 +124,7 @@ def tiny_detector(path: Path, size: int = 32) -> Path:
     import torch
     from torch import nn
 
-    from toolkit.spec import InputSpec, OutputSpec, PreprocessSpec
+    from toolkit.model.spec import InputSpec, OutputSpec, PreprocessSpec
 
     class TinyDet(nn.Module):
         def __init__(self) -> None:
@@ -170,7 +170,7 @@ def saturating_classifier(path: Path) -> Path:
     import torch
     from torch import nn
 
-    from toolkit.spec import InputSpec, PreprocessSpec
+    from toolkit.model.spec import InputSpec, PreprocessSpec
 
     conv = nn.Conv2d(SAT_CHANNELS, SAT_CLASSES, 1)
     with torch.no_grad():

@@ -91,7 +91,7 @@ def with_quantization_target(src: Path, dst: Path, target: str) -> Path:
     """A copy of ``src`` whose spec declares ``extra["quantization"]["target"]``."""
     import onnx
 
-    from toolkit.modelfile import spec_from_onnx, write_spec
+    from toolkit.model.modelfile import spec_from_onnx, write_spec
 
     model = onnx.load(str(src))
     spec = spec_from_onnx(model)

@@ -41,8 +41,8 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import onnx
     import torch
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+    from toolkit.model.modelfile import write_spec
+    from toolkit.model.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
 
     out = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
     model = _tiny_cnn()

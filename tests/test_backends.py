@@ -13,10 +13,10 @@ import pytest
 from _backend_models import make_sourced_onnx
 
 from toolkit.backends import AUTO_ORDER, BACKENDS, backend_status, open_session
-from toolkit.backends.cpu import logical_cores, physical_cores
 from toolkit.backends.ort import trt_profile_shapes
 from toolkit.errors import BackendUnavailableError, BadInputError
-from toolkit.spec import InputSpec, ModelSpec, SpecOverrides
+from toolkit.model.spec import InputSpec, ModelSpec, SpecOverrides
+from toolkit.platform.cpu import logical_cores, physical_cores
 
 AVAILABLE = ort.get_available_providers()
 
@@ -280,7 +280,7 @@ def test_torch_backend_relative_source_beside_the_onnx_is_not_run(
     sourced, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """A recorded `model.py:Name` beside the file is not run; named as typed from here, it is."""
-    from toolkit.modelfile import spec_from_onnx, write_spec
+    from toolkit.model.modelfile import spec_from_onnx, write_spec
 
     moved = tmp_path / "shipped"
     moved.mkdir()

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from toolkit.bench.report import render_table, speedups, to_markdown, write_report
 from toolkit.bench.runner import BenchReport, BenchResult, benchmark
-from toolkit.bench.stats import LatencyStats, latency_stats
 from toolkit.cli.app import app
 from toolkit.errors import BadInputError, OutputExistsError
+from toolkit.latency import LatencyStats, latency_stats
 
 RESULT_KEYS = {
     "model",

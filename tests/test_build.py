@@ -24,7 +24,11 @@ from toolkit.build.builder import (
 )
 from toolkit.build.planning import DEFAULT_MAX_BATCH, plan_profile
 from toolkit.build.precision import detect_precision, require_buildable
-from toolkit.build.sidecar import (
+from toolkit.cli.app import app
+from toolkit.cli.cmd_build import parse_size
+from toolkit.errors import BadInputError
+from toolkit.model.modelfile import graph_io, load_onnx, read_spec
+from toolkit.model.sidecar import (
     EngineInfo,
     check_compatible,
     read_sidecar,
@@ -33,11 +37,7 @@ from toolkit.build.sidecar import (
     spec_from_engine_io,
     write_sidecar,
 )
-from toolkit.cli.app import app
-from toolkit.cli.cmd_build import parse_size
-from toolkit.errors import BadInputError
-from toolkit.modelfile import graph_io, load_onnx, read_spec
-from toolkit.spec import SpecOverrides
+from toolkit.model.spec import SpecOverrides
 
 TENSORRT_INSTALLED = importlib.util.find_spec("tensorrt") is not None
 

@@ -17,7 +17,7 @@ from _classify_models import (
 )
 
 from toolkit.errors import BadInputError, ToolkitError
-from toolkit.spec import InputSpec, ModelSpec, OutputSpec
+from toolkit.model.spec import InputSpec, ModelSpec, OutputSpec
 from toolkit.tasks.base import make_task, run_task
 from toolkit.tasks.classify import (
     Classification,
@@ -215,8 +215,8 @@ def test_validate_classifier_matches_an_independent_ort_run(tiny_onnx: Path, tmp
     import onnxruntime as ort
 
     from toolkit.backends import open_session
-    from toolkit.evaluate import validate_classifier
-    from toolkit.modelfile import read_spec
+    from toolkit.evaluate.classify import validate_classifier
+    from toolkit.model.modelfile import read_spec
     from toolkit.tasks.preprocess import preprocess
 
     labels = ("ok", "scratch", "spot")
@@ -250,7 +250,7 @@ def test_validate_classifier_matches_an_independent_ort_run(tiny_onnx: Path, tmp
 
 def test_validate_classifier_exact_accuracy_on_pure_colours(tmp_path: Path) -> None:
     from toolkit.backends import open_session
-    from toolkit.evaluate import validate_classifier
+    from toolkit.evaluate.classify import validate_classifier
 
     model = channel_mean_onnx(tmp_path / "cm.onnx", keepdims=True)  # [N, 3, 1, 1] output
     data = color_folder(tmp_path / "val", per_class=3)
@@ -270,7 +270,7 @@ def test_validate_classifier_exact_accuracy_on_pure_colours(tmp_path: Path) -> N
 def test_validate_classifier_topk_counts_near_misses(tmp_path: Path) -> None:
     """A blue image filed under "red" misses top-1 but red is its runner-up (ties: low index)."""
     from toolkit.backends import open_session
-    from toolkit.evaluate import validate_classifier
+    from toolkit.evaluate.classify import validate_classifier
 
     labels = (*RGB_LABELS, "c3", "c4", "c5")
     six = channel_mean_onnx(tmp_path / "cm6.onnx", labels=labels, extra_classes=3)
@@ -287,7 +287,7 @@ def test_validate_classifier_topk_counts_near_misses(tmp_path: Path) -> None:
 
 def test_validate_classifier_more_folders_than_outputs(tmp_path: Path) -> None:
     from toolkit.backends import open_session
-    from toolkit.evaluate import validate_classifier
+    from toolkit.evaluate.classify import validate_classifier
 
     model = channel_mean_onnx(tmp_path / "nolabels.onnx", labels=())
     data = tmp_path / "val"

@@ -100,7 +100,7 @@ def color_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_calibration_skips_a_corrupt_image_and_keeps_the_count(
     color_onnx: Path, tmp_path: Path
 ) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
     from toolkit.quantize.calibration import load_calibration
 
     calib = color_images(tmp_path / "calib", n_per_class=4)  # 12 good images

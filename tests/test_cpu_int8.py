@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.backends.cpu import cpu_flags, int8_features, needs_reduce_range
+from toolkit.platform.cpu import cpu_flags, int8_features, needs_reduce_range
 
 ZEN3 = "processor : 0\nflags : fpu sse2 avx avx2 fma bmi2\n"
 ICELAKE = "processor : 0\nflags : avx2 avx512f avx512_vnni\n"

@@ -11,7 +11,7 @@ from _cli import edgetk_script
 from typer.testing import CliRunner
 
 from toolkit.cli.app import app
-from toolkit.modelfile import read_metadata
+from toolkit.model.modelfile import read_metadata
 
 SUMMARY_KEYS = {
     "version",

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from toolkit.backends import open_session
 from toolkit.errors import BadInputError
-from toolkit.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
+from toolkit.model.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
 from toolkit.tasks.base import make_task, run_task
 from toolkit.tasks.decode import DecodeOptions, decode
 from toolkit.tasks.detect import Detections, DetectTask
@@ -236,7 +236,7 @@ def test_shipped_weights_detect_held_out_defects(tmp_path: Path) -> None:
     models/defect-det.md records the figure on 200 held-out images; 40 are scored here.
     """
     from toolkit.data.synthetic_det import make_detection_set
-    from toolkit.evaluate_detect import validate_detector
+    from toolkit.evaluate.detect import validate_detector
     from toolkit.zoo import get_registry
     from toolkit.zoo.create import shipped_weights_path
 

@@ -66,7 +66,7 @@ def yolo_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_det_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from toolkit.export import export_onnx
-    from toolkit.spec import SpecOverrides
+    from toolkit.model.spec import SpecOverrides
 
     d = tmp_path_factory.mktemp("tinydet")
     (d / "tinydet.py").write_text(TINY_DET)
@@ -80,7 +80,7 @@ def tiny_det_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_export_gives_the_ultralytics_layout(tiny_det_onnx: Path) -> None:
-    from toolkit.modelfile import graph_io, read_spec
+    from toolkit.model.modelfile import graph_io, read_spec
 
     _, outs = graph_io(onnx.load(str(tiny_det_onnx)))
     # stride 8 at 64 px: 8 x 8 anchors; rows cx, cy, w, h + 3 classes.

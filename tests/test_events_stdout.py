@@ -10,7 +10,7 @@ from _live_helpers import write_video
 from typer.testing import CliRunner
 
 from toolkit.cli.app import app
-from toolkit.video.sinks import EventsSink
+from toolkit.live.sinks import EventsSink
 
 
 def _run(*args: object):

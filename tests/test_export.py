@@ -18,8 +18,8 @@ from toolkit.cli.app import app
 from toolkit.errors import BadInputError, OutputExistsError, ParityError
 from toolkit.export import ExportError, ExportReport, export_onnx
 from toolkit.loading import load_model
-from toolkit.modelfile import graph_io, read_spec
-from toolkit.spec import SpecOverrides
+from toolkit.model.modelfile import graph_io, read_spec
+from toolkit.model.spec import SpecOverrides
 
 
 @dataclass(frozen=True)

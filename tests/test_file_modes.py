@@ -93,7 +93,7 @@ def test_save_onnx_with_external_data(umask: int, tmp_path: Path) -> None:
 
 
 def test_video_sink(umask: int, tmp_path: Path) -> None:
-    from toolkit.video.sinks import VideoSink
+    from toolkit.live.sinks import VideoSink
 
     out = tmp_path / "out.mp4"
     sink = VideoSink(out, fps=10.0)

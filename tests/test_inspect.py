@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import BadInputError
-from toolkit.spec import SpecOverrides
+from toolkit.model.spec import SpecOverrides
 from toolkit.summary import summarize, summarize_module, summarize_onnx
 
 VGG16_MACS = 15_470_264_320  # the usual figure (convs + FC, no bias adds)

@@ -22,8 +22,8 @@ from _quantize_models import (
 )
 from typer.testing import CliRunner
 
-from toolkit.backends.cpu import int8_features
 from toolkit.cli.app import app
+from toolkit.platform.cpu import int8_features
 
 HOST_ISA = int8_features()["isa"]
 AVX2_ONLY = pytest.mark.skipif(
@@ -62,7 +62,7 @@ def weight_range(model: Path) -> tuple[int, int]:
 def runs_like_float(model: Path, float_model: Path) -> tuple[float, float]:
     """(top-1 agreement, max abs diff) of ``model`` vs float on fresh inputs, with this CPU's
     own int8 kernels (ONNX Runtime's default session: QDQ fused into int8 ops)."""
-    from toolkit.quantize.compare import ort_outputs
+    from toolkit.evaluate.agreement import ort_outputs
 
     x = saturating_inputs(64, seed=7)
     ref = ort_outputs(float_model, x, "images")
@@ -71,7 +71,7 @@ def runs_like_float(model: Path, float_model: Path) -> tuple[float, float]:
 
 
 def test_cpu_target_fits_this_machine(sat: dict[str, Path], tmp_path: Path) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     out = tmp_path / "m.onnx"
     code, stdout, stderr = cli(sat["model"], "-o", out, "--target", "cpu", "--calib",
@@ -96,7 +96,7 @@ def test_cpu_target_fits_this_machine(sat: dict[str, Path], tmp_path: Path) -> N
 def test_forced_avx2_gives_7bit_weights_that_match_float(
     sat: dict[str, Path], tmp_path: Path
 ) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     out = tmp_path / "m.avx2.onnx"
     code, stdout, stderr = cli(sat["model"], "-o", out, "--target", "cpu", "--cpu", "avx2",
@@ -119,7 +119,7 @@ def test_full_range_weights_saturate_on_avx2(sat: dict[str, Path]) -> None:
     """The failure the cpu target avoids: this CPU's kernels break 8-bit weights."""
     import onnx
 
-    from toolkit.quantize.compare import ort_outputs
+    from toolkit.evaluate.agreement import ort_outputs
     from toolkit.quantize.int8 import Int8Quantizer
 
     calib = np.load(sat["npz"])["images"]
@@ -138,7 +138,7 @@ def test_full_range_weights_saturate_on_avx2(sat: dict[str, Path]) -> None:
 def test_vnni_weights_on_an_avx2_machine_carry_the_note(
     sat: dict[str, Path], tmp_path: Path
 ) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     out = tmp_path / "m.vnni.onnx"
     code, stdout, stderr = cli(sat["model"], "-o", out, "--target", "cpu", "--cpu", "vnni",
@@ -178,7 +178,7 @@ def test_isa_choice_for_any_host(
 def test_tensorrt_target_records_no_isa_and_the_emulation(
     sat: dict[str, Path], tmp_path: Path
 ) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     out = tmp_path / "m.trt.onnx"
     code, stdout, stderr = cli(sat["model"], "-o", out, "--target", "tensorrt", "--calib",

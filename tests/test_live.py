@@ -12,10 +12,10 @@ from _live_helpers import SlowSession, count_video_frames, read_events, write_vi
 
 from toolkit.backends import open_session
 from toolkit.errors import BadInputError, OutputExistsError
-from toolkit.pipeline import LoopOptions
-from toolkit.video.live import Outputs, run_live
-from toolkit.video.redact import redact_url
-from toolkit.video.stats import Timings
+from toolkit.live.loop import LoopOptions
+from toolkit.live.redact import redact_url
+from toolkit.live.run import Outputs, run_live
+from toolkit.live.stats import Timings
 
 SUMMARY_KEYS = {"frames", "dropped", "fps", "ok", "ng", "latency_ms", "frame_age_ms"}
 STAGES = {"capture", "preprocess", "infer", "postprocess", "sinks", "end_to_end"}
@@ -160,7 +160,7 @@ def test_slow_model_live_source_drops_file_source_does_not(tiny_onnx: Path, clip
 
 
 def test_unpaced_synthetic_is_deterministic(tiny_onnx: Path, tmp_path: Path) -> None:
-    from toolkit.video.demo_step import run_live_step
+    from toolkit.demo.live_step import run_live_step
 
     s = run_live_step(tmp_path, tiny_onnx, quick=True)
     assert (s["frames"], s["dropped"], s["source"]) == (150, 0, "synthetic")
@@ -202,7 +202,7 @@ def test_bad_input(
 
 @pytest.mark.parametrize("source", ["csi://0", "gst:videotestsrc ! videoconvert ! appsink"])
 def test_csi_and_gst_need_gstreamer(tiny_onnx: Path, source: str) -> None:
-    from toolkit.video.capture import has_gstreamer
+    from toolkit.live.capture import has_gstreamer
 
     if has_gstreamer():
         pytest.skip("this OpenCV has GStreamer (the error path cannot be shown)")

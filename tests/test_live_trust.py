@@ -35,10 +35,10 @@ from typer.testing import CliRunner
 from toolkit.backends import open_session
 from toolkit.cli.app import app
 from toolkit.errors import BadInputError
-from toolkit.pipeline import LoopOptions
+from toolkit.live.loop import LoopOptions
+from toolkit.live.run import Outputs, run_live
+from toolkit.live.sinks import VideoSink
 from toolkit.tasks.classes import ModelClasses, parse_classes
-from toolkit.video.live import Outputs, run_live
-from toolkit.video.sinks import VideoSink
 
 EDGETK = str(Path(sys.executable).with_name("edgetk"))
 DET_CLASSES = "the model has 0 scratch, 1 spot, 2 crack"

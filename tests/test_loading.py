@@ -12,7 +12,7 @@ from _export_models import write_models
 
 from toolkit.errors import BadInputError, MissingDependencyError, ModelLoadError
 from toolkit.loading import load_model
-from toolkit.spec import IMAGENET_MEAN, SpecOverrides
+from toolkit.model.spec import IMAGENET_MEAN, SpecOverrides
 
 
 @pytest.fixture()

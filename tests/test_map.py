@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.metrics.detection import DetectionMetrics, average_precision
+from toolkit.evaluate.metrics import DetectionMetrics, average_precision
 
 NAMES = ("a", "b")
 

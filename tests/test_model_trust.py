@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from toolkit.backends import open_session
 from toolkit.cli.app import app
 from toolkit.errors import BackendUnavailableError
-from toolkit.modelfile import read_spec
+from toolkit.model.modelfile import read_spec
 
 # Its module body leaves a marker beside it: the proof that it was imported.
 PAYLOAD = """

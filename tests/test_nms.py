@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.tasks.nms import batched_nms, box_iou, nms
+from toolkit.tasks.boxes import batched_nms, box_iou, nms
 
 
 def _iou1(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,8 +11,8 @@ import pytest
 from toolkit.backends import open_session
 from toolkit.errors import BackendUnavailableError
 from toolkit.export import export_onnx
-from toolkit.modelfile import read_spec
-from toolkit.spec import ModelSpec, portable_ref, portable_spec, resolve_ref
+from toolkit.model.modelfile import read_spec
+from toolkit.model.spec import ModelSpec, portable_ref, portable_spec, resolve_ref
 
 NET_PY = """
 import torch

@@ -36,7 +36,7 @@ def color_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tensorrt_target_passes_the_check_and_records_the_target(
     tiny_onnx: Path, tmp_path: Path
 ) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
     from toolkit.quantize import check_tensorrt
 
     out = tmp_path / "m.trt.onnx"
@@ -108,7 +108,7 @@ def test_check_catches_wrong_weight_axis_and_nonzero_zero_point(
 def test_fp16_runs_and_reports_parity(tiny_onnx: Path, tmp_path: Path) -> None:
     import onnx
 
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     out = tmp_path / "m.fp16.onnx"
     code, stdout, stderr = cli(tiny_onnx, "--precision", "fp16", "-o", out, "--json")
@@ -127,7 +127,7 @@ def test_fp16_runs_and_reports_parity(tiny_onnx: Path, tmp_path: Path) -> None:
 
 
 def test_video_and_npz_calibration_sources(color_onnx: Path, tmp_path: Path) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
     from toolkit.quantize.calibration import load_calibration
 
     spec = read_spec(color_onnx)
@@ -191,7 +191,7 @@ def test_bad_usage_errors(color_onnx: Path, tmp_path: Path) -> None:
 
 
 def test_existing_output_needs_force(color_onnx: Path, color_npz: Path, tmp_path: Path) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     out = tmp_path / "o.onnx"
     out.write_bytes(b"keep me")
@@ -230,7 +230,7 @@ def test_external_data_pair_is_one_artifact(tiny_onnx: Path, tmp_path: Path) -> 
 
 
 def test_synthetic_calibration_is_deterministic_and_split_evenly(color_onnx: Path) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
     from toolkit.quantize.calibration import load_calibration
 
     spec = read_spec(color_onnx)

@@ -38,8 +38,8 @@ def upsample_classifier(path: Path, outlier: float = 0.0, depth: int = 0) -> Pat
     import torch
     from torch import nn
 
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import InputSpec, ModelSpec, PreprocessSpec
+    from toolkit.model.modelfile import write_spec
+    from toolkit.model.spec import InputSpec, ModelSpec, PreprocessSpec
 
     class Net(nn.Module):
         def __init__(self) -> None:

@@ -45,7 +45,7 @@ def _float_inputs_of(model: Path, node_names: list[str]) -> dict[str, bool]:
 def test_gate_keeps_the_sensitive_layer_in_float(
     data: dict[str, Path], tmp_path: Path, target: str
 ) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     out = tmp_path / "m.onnx"
     code, stdout, stderr = cli(data["sensitive"], "-o", out, "--target", target, "--calib",
@@ -109,7 +109,7 @@ def test_a_gate_that_cannot_pass_exits_1_and_writes_nothing(
 
 
 def test_demo_step_quantizes_and_benchmarks(data: dict[str, Path], tmp_path: Path) -> None:
-    from toolkit.quantize.demo_step import run_quantize_step
+    from toolkit.demo.quantize_step import run_quantize_step
 
     result = run_quantize_step(tmp_path, data["good"], data["val"], quick=True)
     assert result["passed"] and Path(result["output"]).is_file()
@@ -122,7 +122,7 @@ def test_prescreen_finds_the_sensitive_layer_in_one_pass(data: dict[str, Path]) 
     import numpy as np
     import onnx
 
-    from toolkit.modelfile import load_onnx
+    from toolkit.model.modelfile import load_onnx
     from toolkit.quantize.gate import layer_units, prescreen
     from toolkit.quantize.int8 import Int8Quantizer
 

@@ -38,7 +38,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_falls_back_on_a_planted_sensitive_layer_without_eval(
     data: dict[str, Path], tmp_path: Path, target: str
 ) -> None:
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     out = tmp_path / "m.onnx"
     code, stdout, stderr = cli(data["sensitive"], "-o", out, "--target", target, "--calib",

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from toolkit.cli.app import app
 from toolkit.loading import has_random_weights, load_model
-from toolkit.modelfile import read_spec
-from toolkit.spec import ModelSpec
+from toolkit.model.modelfile import read_spec
+from toolkit.model.spec import ModelSpec
 
 NOTE = "note: zoo:lenet5 has no shipped weights; using random initialization (pass --weights)"
 

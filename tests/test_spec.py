@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from toolkit.errors import BadInputError
-from toolkit.modelfile import guess_output_format, load_onnx, read_spec, spec_from_onnx
-from toolkit.spec import ModelSpec, PreprocessSpec, SpecOverrides, parse_imgsz, parse_labels
+from toolkit.model.modelfile import guess_output_format, load_onnx, read_spec, spec_from_onnx
+from toolkit.model.spec import ModelSpec, PreprocessSpec, SpecOverrides, parse_imgsz, parse_labels
 from toolkit.tasks.preprocess import FrameMeta, preprocess
 
 

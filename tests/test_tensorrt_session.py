@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from toolkit.backends import backend_status, open_session
 from toolkit.backends.base import Session, TensorInfo
-from toolkit.build.sidecar import EngineInfo, sidecar_path, write_sidecar
 from toolkit.cli.app import app
 from toolkit.errors import BackendUnavailableError, BadInputError, MissingDependencyError
-from toolkit.modelfile import read_spec
+from toolkit.model.modelfile import read_spec
+from toolkit.model.sidecar import EngineInfo, sidecar_path, write_sidecar
 
 TENSORRT_INSTALLED = importlib.util.find_spec("tensorrt") is not None
 HINT = 'pip install "edgetk[tensorrt]"'
@@ -35,7 +35,7 @@ def _tensorrt_ready() -> bool:
         import tensorrt  # noqa: F401
     except (ImportError, OSError):
         return False
-    from toolkit.build.gpu import cuda_device_count
+    from toolkit.platform.gpu import cuda_device_count
 
     return cuda_device_count() > 0
 

@@ -40,7 +40,7 @@ def prior_head_classifier(path: Path) -> Path:
     import torch
     from torch import nn
 
-    from toolkit.spec import InputSpec, OutputSpec, PreprocessSpec
+    from toolkit.model.spec import InputSpec, OutputSpec, PreprocessSpec
 
     conv, fc = nn.Conv2d(3, 3, 1), nn.Linear(3, 3)
     with torch.no_grad():
@@ -133,7 +133,7 @@ def test_gpu_providers_never_emulate() -> None:
 
 
 def test_ort_outputs_is_the_emulated_session(models: dict[str, Path], inputs: np.ndarray) -> None:
-    from toolkit.quantize.compare import agreement, ort_outputs
+    from toolkit.evaluate.agreement import agreement, ort_outputs
 
     emulated = _first(open_session(models["tensorrt"], "ort-cpu"), inputs)
     fused = _first(open_ort("ort-cpu", models["tensorrt"], emulate=False), inputs)
@@ -160,7 +160,7 @@ def test_ort_outputs_is_the_emulated_session(models: dict[str, Path], inputs: np
 def test_ort_outputs_keeps_a_static_batch(
     models: dict[str, Path], inputs: np.ndarray, tmp_path: Path
 ) -> None:
-    from toolkit.quantize.compare import ort_outputs
+    from toolkit.evaluate.agreement import ort_outputs
 
     proto = onnx.load(str(models["tensorrt"]))
     proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 4  # batch fixed to 4
@@ -172,7 +172,7 @@ def test_ort_outputs_keeps_a_static_batch(
 
 
 def test_evaluate_reports_the_emulation(models: dict[str, Path], tmp_path: Path) -> None:
-    from toolkit.quantize.compare import evaluate
+    from toolkit.evaluate.agreement import evaluate
 
     data = color_images(tmp_path / "set", n_per_class=2)
     assert evaluate(models["tensorrt"], data)["emulated"] == EMULATED_TRT

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from toolkit.errors import BadInputError
-from toolkit.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+from toolkit.model.spec import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from toolkit.zoo import create_model, get_registry, list_models
 from toolkit.zoo.registry import Registry, ZooEntry
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from toolkit._version import __version__
 from toolkit.errors import BadInputError, ToolkitError
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 
 # name -> module that defines it; resolved on first attribute access.
 _LAZY: dict[str, str] = {
@@ -38,15 +38,15 @@ _LAZY: dict[str, str] = {
     "DetectTask": "toolkit.tasks.detect",
     "Detections": "toolkit.tasks.detect",
     "iter_images": "toolkit.data.images",
-    "validate_classifier": "toolkit.evaluate",
-    "validate_detector": "toolkit.evaluate_detect",
+    "validate_classifier": "toolkit.evaluate.classify",
+    "validate_detector": "toolkit.evaluate.detect",
     "quantize_model": "toolkit.quantize.api",
     "check_tensorrt": "toolkit.quantize",
     "build_engine": "toolkit.build.builder",
-    "run_live": "toolkit.video.live",
+    "run_live": "toolkit.live.run",
     "train_classifier": "toolkit.train",
     "train_detector": "toolkit.train.detect",
-    "run_demo": "toolkit.demo",
+    "run_demo": "toolkit.demo.run",
 }
 
 __all__ = ["BadInputError", "ModelSpec", "ToolkitError", "__version__", *sorted(_LAZY)]

@@ -19,7 +19,7 @@ from pathlib import Path
 from toolkit.backends.base import Session, TensorInfo
 from toolkit.backends.tensorrt import is_engine
 from toolkit.errors import BackendUnavailableError, BadInputError
-from toolkit.spec import SpecOverrides
+from toolkit.model.spec import SpecOverrides
 
 log = logging.getLogger(__name__)
 

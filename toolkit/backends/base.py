@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from toolkit.errors import BadInputError
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from toolkit.backends.base import Session, TensorInfo
-from toolkit.backends.cpu import default_threads
 from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
-from toolkit.spec import ModelSpec, SpecOverrides
+from toolkit.model.spec import ModelSpec, SpecOverrides
+from toolkit.platform.cpu import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +127,11 @@ def is_trt_int8(spec: ModelSpec | None) -> bool:
 def recorded_spec(model: Any) -> ModelSpec | None:
     """The edgetk spec stored in ``model`` (an .onnx path or a ModelProto), None if it has none.
 
-    Unlike :func:`toolkit.modelfile.read_spec`, nothing is inferred for a foreign file: a bare
+    Unlike :func:`toolkit.model.modelfile.read_spec`, nothing is inferred for a foreign file: a bare
     graph (e.g. a quantizer's candidate) has no precision or target to go by.
     """
-    from toolkit.modelfile import load_onnx, read_metadata
-    from toolkit.spec import METADATA_KEY
+    from toolkit.model.modelfile import load_onnx, read_metadata
+    from toolkit.model.spec import METADATA_KEY
 
     proto = load_onnx(model, load_weights=False) if isinstance(model, (str, Path)) else model
     text = read_metadata(proto).get(METADATA_KEY)
@@ -227,7 +227,7 @@ class OrtSession(Session):
         max_batch: int | None = None,
         emulate: bool | None = None,
     ) -> None:
-        from toolkit.modelfile import read_spec
+        from toolkit.model.modelfile import read_spec
 
         ort = _import_ort()
         self.path = Path(path)
@@ -416,7 +416,7 @@ class OrtTrtSession(OrtCudaSession):
             return there
 
     def _profile_shapes(self) -> dict[str, str]:
-        from toolkit.modelfile import graph_io, load_onnx
+        from toolkit.model.modelfile import graph_io, load_onnx
 
         ins, _ = graph_io(load_onnx(self.path, load_weights=False))
         return trt_profile_shapes(

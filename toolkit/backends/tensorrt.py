@@ -25,7 +25,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from toolkit.backends.base import Session, TensorInfo
-from toolkit.build.gpu import (
+from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
+from toolkit.model.spec import SpecOverrides
+from toolkit.platform.gpu import (
     cuda_call,
     gpu_identity,
     import_cudart,
@@ -33,8 +35,6 @@ from toolkit.build.gpu import (
     no_gpu_message,
     trt_logger,
 )
-from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
-from toolkit.spec import SpecOverrides
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def tensorrt_status() -> str | None:
     except (ImportError, OSError):
         return f"tensorrt is not installed ({INSTALL_HINT})"
     try:
-        from toolkit.build.gpu import cuda_device_count
+        from toolkit.platform.gpu import cuda_device_count
 
         import_cudart()
     except BadInputError:
@@ -123,8 +123,8 @@ class TensorRTSession(Session):
         device_id: int = 0,
         cuda_graph: bool = False,
     ) -> None:
-        from toolkit.build.sidecar import check_compatible, read_sidecar, spec_from_engine_io
-        from toolkit.modelfile import check_override_labels
+        from toolkit.model.modelfile import check_override_labels
+        from toolkit.model.sidecar import check_compatible, read_sidecar, spec_from_engine_io
 
         self.path = Path(path)
         trt = import_tensorrt("the tensorrt backend")

@@ -23,14 +23,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from toolkit.backends.base import Session, TensorInfo
-from toolkit.backends.cpu import default_threads
 from toolkit.errors import (
     BackendUnavailableError,
     BadInputError,
     MissingDependencyError,
     ToolkitError,
 )
-from toolkit.spec import SpecOverrides, check_label_count, resolve_ref
+from toolkit.model.spec import SpecOverrides, check_label_count, resolve_ref
+from toolkit.platform.cpu import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class TorchSession(Session):
         weights: str | None,
         model_source: str | None,
     ) -> None:
-        from toolkit.modelfile import graph_io, load_onnx, read_spec
+        from toolkit.model.modelfile import graph_io, load_onnx, read_spec
 
         self.spec = read_spec(path, overrides)
         ref, weights = self._source_of(path, weights, model_source)

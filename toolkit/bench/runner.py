@@ -21,9 +21,9 @@ import numpy as np
 
 from toolkit.backends import BACKENDS, is_engine, is_onnx, open_session
 from toolkit.backends.base import Session, TensorInfo
-from toolkit.bench.stats import LatencyStats
 from toolkit.errors import BackendUnavailableError, BadInputError, MissingDependencyError
-from toolkit.spec import SpecOverrides
+from toolkit.latency import LatencyStats
+from toolkit.model.spec import SpecOverrides
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +132,13 @@ class _Run:
 def _precision_of(model: str) -> str | None:
     """The model's precision from its spec (for rows whose backend did not open)."""
     if is_engine(model):  # a TensorRT plan: its sidecar says what was built
-        from toolkit.build.sidecar import read_sidecar
+        from toolkit.model.sidecar import read_sidecar
 
         info = read_sidecar(model)
         return info.precision if info is not None else None
     if not is_onnx(model):
         return "fp32"
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     return read_spec(model).precision
 
@@ -316,7 +316,7 @@ def benchmark(
         >>> report = benchmark(["r18.onnx"], ["ort-cpu", "torch"], [1, 8], iters=50)
         >>> [(r.backend, r.batch, r.latency_ms["p50"]) for r in report.results if r.ok]
     """
-    from toolkit.bench.machine import machine_info
+    from toolkit.platform.machine import machine_info
 
     # Duplicates dropped, order kept: the first backend is the speedups' reference.
     backends = list(dict.fromkeys(b.strip().lower() for b in backends))

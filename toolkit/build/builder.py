@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.build.gpu import no_gpu_message, trt_logger
 from toolkit.build.planning import BuildProfile, plan_profile
 from toolkit.build.precision import PrecisionReport, detect_precision, require_buildable
-from toolkit.build.sidecar import EngineInfo, sha256_file, sidecar_path
 from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
-from toolkit.spec import ModelSpec, SpecOverrides, portable_spec
+from toolkit.model.sidecar import EngineInfo, sha256_file, sidecar_path
+from toolkit.model.spec import ModelSpec, SpecOverrides, portable_spec
+from toolkit.platform.gpu import no_gpu_message, trt_logger
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def plan_build(
     Raises:
         BadInputError: missing/corrupt file, a cpu-target QDQ model, bad batch flags.
     """
-    from toolkit.modelfile import graph_io, load_onnx, spec_from_onnx
+    from toolkit.model.modelfile import graph_io, load_onnx, spec_from_onnx
 
     options.validate()
     path = Path(onnx_path)
@@ -262,8 +262,8 @@ def build_engine(
     Example:
         >>> build_engine("model.trt-int8.onnx", "model.engine", BuildOptions(max_batch=8))
     """
-    from toolkit.build.gpu import gpu_identity, import_tensorrt
     from toolkit.fileio import atomic_path, check_output
+    from toolkit.platform.gpu import gpu_identity, import_tensorrt
 
     options = options or BuildOptions()
     out = check_output(output, force)
@@ -355,7 +355,7 @@ def rebuild_options(engine: str | Path) -> tuple[Path, BuildOptions]:
     Raises:
         BadInputError: no sidecar, or its ONNX file is gone.
     """
-    from toolkit.build.sidecar import read_sidecar
+    from toolkit.model.sidecar import read_sidecar
 
     info = read_sidecar(engine)
     if info is None:

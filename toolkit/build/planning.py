@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.errors import BadInputError
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 
 # Default largest batch of a dynamic engine: enough for `benchmark --batch 1,8` and small
 # multi-camera batches, without the memory a large profile costs on a Jetson.

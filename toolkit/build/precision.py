@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import BadInputError
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
 # onnx.TensorProto data types (numbers, so that this module needs no onnx import to load).
@@ -136,7 +136,7 @@ def detect_precision(model: Any, spec: ModelSpec | None = None) -> PrecisionRepo
     """
     path: Path | None = None
     if isinstance(model, (str, Path)):
-        from toolkit.modelfile import load_onnx, spec_from_onnx
+        from toolkit.model.modelfile import load_onnx, spec_from_onnx
 
         path = Path(model)
         model = load_onnx(path, load_weights=False)  # dtypes and dims only: cheap

@@ -126,6 +126,6 @@ def _onnx_source(model: str) -> str | None:
     """The reference an ONNX file was exported from (for the notice), or None."""
     if not model.lower().endswith(".onnx"):
         return None
-    from toolkit.modelfile import read_spec
+    from toolkit.model.modelfile import read_spec
 
     return read_spec(model).source

@@ -31,7 +31,7 @@ def command(
     accuracy gate, runs the defect detector (export, mAP), runs the live loop on a synthetic
     conveyor (annotated video, events), and writes summary.json.
     """
-    from toolkit.demo import run_demo
+    from toolkit.demo.run import run_demo
 
     summary = run_demo(workdir, quick=quick, force=force, seed=seed, console=console)
     _print_summary(summary)

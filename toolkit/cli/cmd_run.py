@@ -124,10 +124,10 @@ def command(
     policy acts; exit 2 for settings that cannot work, before the model loads.
     """
     from toolkit.errors import BadInputError
-    from toolkit.pipeline import LoopOptions, StopFlag, stop_on_signals
-    from toolkit.video.live import Outputs, check_outputs, run_live
-    from toolkit.video.sinks import is_stdout
-    from toolkit.video.sources import check_source_settings
+    from toolkit.live.loop import LoopOptions, StopFlag, stop_on_signals
+    from toolkit.live.open import check_source_settings
+    from toolkit.live.run import Outputs, check_outputs, run_live
+    from toolkit.live.sinks import is_stdout
 
     if is_stdout(events):
         if json_out:
@@ -167,7 +167,7 @@ def finish(summary: dict[str, Any], json_out: bool) -> None:
     from rich.markup import escape
 
     from toolkit.cli.common import err_console
-    from toolkit.video.live import run_outcome
+    from toolkit.live.run import run_outcome
 
     code, error = run_outcome(summary)
     if json_out:

@@ -65,7 +65,7 @@ def command(
     The checkpoint works with --weights everywhere, e.g.
     `edgetk export zoo:defect-cls --weights weights.pt -o model.onnx`.
     """
-    from toolkit.spec import parse_imgsz
+    from toolkit.model.spec import parse_imgsz
     from toolkit.train import train_classifier
 
     if _is_detection(arch, data):

@@ -78,7 +78,7 @@ def command(
     from toolkit.backends import open_session
     from toolkit.data.imagefolder import ImageFolder
     from toolkit.data.yolo import is_yolo_set
-    from toolkit.evaluate import validate_classifier
+    from toolkit.evaluate.classify import validate_classifier
     from toolkit.tasks.base import make_task
 
     if batch < 1:
@@ -138,7 +138,7 @@ def _val_detection(
 ) -> None:
     from toolkit.backends import open_session
     from toolkit.data.yolo import data_yaml, load_yolo_set
-    from toolkit.evaluate_detect import validate_detector
+    from toolkit.evaluate.detect import validate_detector
 
     root = data_yaml(root)
     ys = load_yolo_set(root)

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from toolkit.errors import ToolkitError
-from toolkit.spec import SpecOverrides, parse_floats, parse_imgsz, parse_labels, parse_scale
+from toolkit.model.spec import SpecOverrides, parse_floats, parse_imgsz, parse_labels, parse_scale
 
 # Human output. ``cli_command`` points it at stderr while a ``--json`` command runs; rich
 # resolves sys.stdout / sys.stderr at each print, so test runners that swap them still work.
@@ -93,7 +93,7 @@ def make_overrides(
 ) -> SpecOverrides:
     """Parse the spec flags into a validated :class:`SpecOverrides`."""
     from toolkit.errors import BadInputError
-    from toolkit.spec import COLORS, RESIZE_MODES, TASKS
+    from toolkit.model.spec import COLORS, RESIZE_MODES, TASKS
 
     if task is not None and task not in TASKS:
         raise BadInputError(f"--task must be one of {', '.join(TASKS)}, got '{task}'")

@@ -78,7 +78,7 @@ def _rename_in_graph(graph: Any, old: str, new: str) -> None:
 
 def name_io(model: Any, input_name: str, output_name: str) -> None:
     """Name the image input ``input_name`` and the outputs ``output_name``, ``output1``..."""
-    from toolkit.modelfile import graph_io
+    from toolkit.model.modelfile import graph_io
 
     ins, outs = graph_io(model)
     if len(ins) != 1:
@@ -128,6 +128,6 @@ def simplify(model: Any) -> Any:
 
 
 def output_shapes(model: Any) -> dict[str, list[int | None]]:
-    from toolkit.modelfile import graph_io
+    from toolkit.model.modelfile import graph_io
 
     return {name: list(shape) for name, shape in graph_io(model)[1]}

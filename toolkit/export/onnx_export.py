@@ -25,7 +25,7 @@ from toolkit.export.checks import (
 )
 from toolkit.export.checks import simplify as slim_graph
 from toolkit.export.parity import ParityReport, check_parity, flatten_outputs, sample_inputs
-from toolkit.spec import ModelSpec, SpecOverrides, parse_imgsz, portable_spec
+from toolkit.model.spec import ModelSpec, SpecOverrides, parse_imgsz, portable_spec
 
 if TYPE_CHECKING:
     from toolkit.loading import LoadedModel
@@ -116,7 +116,7 @@ def export_onnx(
 
     from toolkit.fileio import check_output, save_onnx
     from toolkit.loading import LoadedModel, load_model
-    from toolkit.modelfile import write_spec
+    from toolkit.model.modelfile import write_spec
 
     started = time.perf_counter()
     out = check_output(output, force)  # before the slow part: fail fast
@@ -281,7 +281,7 @@ def _settle_spec(
 ) -> ModelSpec:
     """Task and output format (guessed from the output shape when the spec is only defaults);
     labels must match the classifier's width."""
-    from toolkit.modelfile import guess_output_format
+    from toolkit.model.modelfile import guess_output_format
 
     shape = tuple(outputs[0].shape)
     if dynamic:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

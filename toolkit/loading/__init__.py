@@ -29,7 +29,7 @@ from toolkit.loading.weights import (
     is_torchscript_archive,
     read_checkpoint,
 )
-from toolkit.spec import (
+from toolkit.model.spec import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     InputSpec,
@@ -173,7 +173,7 @@ def has_random_weights(model: str | Path, weights: str | None = None) -> bool | 
     """
     text = str(model)
     if text.lower().endswith(".onnx"):
-        from toolkit.modelfile import read_spec
+        from toolkit.model.modelfile import read_spec
 
         try:
             return read_spec(text).random_weights

@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
+from toolkit.evaluate.agreement import agreement, check_eval_data, evaluate, ort_outputs
+from toolkit.model.spec import ModelSpec, SpecOverrides
 from toolkit.quantize.calibration import CalibrationSet, load_calibration
-from toolkit.quantize.compare import agreement, check_eval_data, evaluate, ort_outputs
 from toolkit.quantize.gate import (
     agreement_value,
     box_f1,
@@ -42,7 +43,6 @@ from toolkit.quantize.gate import (
 )
 from toolkit.quantize.int8 import METHODS, TARGETS, Int8Quantizer, IsaChoice, choose_isa
 from toolkit.quantize.report import QuantizeReport, artifact_size
-from toolkit.spec import ModelSpec, SpecOverrides
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def quantize_model(
         ToolkitError: conversion failures.
     """
     from toolkit.fileio import check_output
-    from toolkit.modelfile import load_onnx, spec_from_onnx
+    from toolkit.model.modelfile import load_onnx, spec_from_onnx
 
     started = time.perf_counter()
     calib_s = None if calib is None else str(calib)
@@ -334,7 +334,7 @@ class _Measurer:
         result = {"inputs": self.kind, **agreement(self.reference, out, self.spec.task),
                   "emulated": self.emulate}  # fmt: skip
         if self.spec.task == "detect":
-            from toolkit.quantize.compare import detection_agreement
+            from toolkit.evaluate.agreement import detection_agreement
 
             det = detection_agreement(self.spec, self.reference, out)
             det["box_f1"] = result["box_f1"] = box_f1(det)
@@ -356,7 +356,7 @@ class _Measurer:
         return result
 
     def accuracy_of(self, candidate: Any) -> dict[str, Any]:
-        from toolkit.modelfile import write_spec
+        from toolkit.model.modelfile import write_spec
 
         self._n += 1
         path = self.tmp / f"candidate_{self._n}.onnx"
@@ -431,7 +431,7 @@ def _int8(
 ) -> tuple[Any, list[str]]:  # fmt: skip
     import onnx
 
-    from toolkit.modelfile import write_spec
+    from toolkit.model.modelfile import write_spec
     from toolkit.quantize.trtcheck import check_tensorrt
 
     m.emulate = target == "tensorrt" or gate.isa.note is not None
@@ -532,8 +532,8 @@ def _save(
 ) -> None:  # fmt: skip
     from toolkit.errors import OutputExistsError
     from toolkit.fileio import check_output, save_onnx
-    from toolkit.modelfile import write_spec
-    from toolkit.spec import portable_spec
+    from toolkit.model.modelfile import write_spec
+    from toolkit.model.spec import portable_spec
 
     info = {
         "target": report.target,

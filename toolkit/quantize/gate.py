@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.quantize.compare import ort_outputs, output_error
+from toolkit.evaluate.agreement import ort_outputs, output_error
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def prescreen(
     tensor may be renamed); a unit's added error is its output error minus the largest error
     of the unit outputs feeding it. Leave-one-out ranking then runs on these only, so a big
     graph costs ``keep`` re-quantizations, not one per layer. ``emulate``: the int8 model runs
-    with Q/DQ as float (:func:`toolkit.quantize.compare.ort_outputs`).
+    with Q/DQ as float (:func:`toolkit.evaluate.agreement.ort_outputs`).
 
     Kept over ONNX Runtime's ``qdq_loss_debug`` (every tensor exposed, per-tensor SQNR before
     vs after its Q/DQ), measured with ORT 1.32 on 2 shared cores, 16 samples, keep=12:

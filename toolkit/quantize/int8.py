@@ -67,7 +67,7 @@ def choose_isa(target: str, cpu: str | None, host_isa: str | None = None) -> Isa
     ``host_isa`` is this machine's (read from /proc/cpuinfo when None): full-range weights
     asked for on an AVX2-only host get a note that this host cannot run them exactly.
     """
-    from toolkit.backends.cpu import INT8_ISAS, int8_features, needs_reduce_range
+    from toolkit.platform.cpu import INT8_ISAS, int8_features, needs_reduce_range
 
     if cpu is not None and cpu not in INT8_ISAS:
         raise BadInputError(f"--cpu must be one of {', '.join(INT8_ISAS)}, got '{cpu}'")

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 
 
 def artifact_size(path: str | Path) -> int:

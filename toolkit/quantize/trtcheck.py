@@ -111,7 +111,7 @@ def check_tensorrt(model: Any) -> TrtCheck:
         ['21 zero points are uint8 (TensorRT takes symmetric int8 only, zero point 0) ...']
     """
     if isinstance(model, (str, Path)):
-        from toolkit.modelfile import load_onnx
+        from toolkit.model.modelfile import load_onnx
 
         model = load_onnx(model)
     graph = model.graph

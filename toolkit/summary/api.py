@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.errors import BadInputError, ToolkitError
-from toolkit.spec import SpecOverrides
+from toolkit.model.spec import SpecOverrides
 from toolkit.summary.types import ModelSummary
 
 

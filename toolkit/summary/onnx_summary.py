@@ -54,7 +54,7 @@ def summarize_onnx(
     """
     import onnx
 
-    from toolkit.modelfile import load_onnx
+    from toolkit.model.modelfile import load_onnx
 
     if isinstance(model, (str, Path)):
         # Weights are not needed: initializer shapes are in the graph without their data.
@@ -139,8 +139,8 @@ def _spec_shape(proto: Any) -> Shape | None:
     The spec is read as every command reads it (schema, labels against the graph): a file
     with invalid metadata is refused here too, not summarized on half-read values.
     """
-    from toolkit.modelfile import read_metadata, spec_from_onnx
-    from toolkit.spec import METADATA_KEY
+    from toolkit.model.modelfile import read_metadata, spec_from_onnx
+    from toolkit.model.spec import METADATA_KEY
 
     if METADATA_KEY not in read_metadata(proto):
         return None  # foreign files: any graph can be summarized, image model or not

@@ -15,7 +15,7 @@ from toolkit.errors import BadInputError
 
 if TYPE_CHECKING:
     from toolkit.backends.base import Session
-    from toolkit.spec import ModelSpec
+    from toolkit.model.spec import ModelSpec
     from toolkit.tasks.preprocess import FrameMeta
 
 R_co = TypeVar("R_co", covariant=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.errors import BadInputError
-from toolkit.tasks.nms import batched_nms
+from toolkit.tasks.boxes import batched_nms
 
 FORMATS = ("yolov8", "yolov5", "yolo-nms")
 # Candidates kept for NMS after the confidence filter (Ultralytics' max_nms).

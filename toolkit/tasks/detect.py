@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 from toolkit.tasks.classes import ModelClasses, check_class_ids
 from toolkit.tasks.decode import FORMATS, DecodeOptions, decode
 from toolkit.tasks.preprocess import FrameMeta, preprocess

@@ -1,7 +1,7 @@
 """The one preprocessing function: BGR uint8 frames -> the model's input tensor.
 
 Predict, val, calibration, benchmark ``--e2e`` and the live loop all call :func:`preprocess`,
-driven by the model's :class:`~toolkit.spec.ModelSpec`, so a model sees the same pixels
+driven by the model's :class:`~toolkit.model.spec.ModelSpec`, so a model sees the same pixels
 everywhere.
 """
 
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from toolkit.errors import BadInputError
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 
 
 @dataclass(frozen=True)

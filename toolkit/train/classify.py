@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import BadInputError
 from toolkit.fileio import check_output
-from toolkit.spec import ModelSpec, SpecOverrides
+from toolkit.model.spec import ModelSpec, SpecOverrides
 from toolkit.train.augment import AugmentConfig
 from toolkit.train.data import load_classification_data
 from toolkit.train.loop import fit

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import torch
     from rich.console import Console
 
-    from toolkit.spec import ModelSpec
+    from toolkit.model.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def evaluate_detector(
     """mAP of a PyTorch detector (``[N, 4+C, A]`` output) on preloaded letterboxed images."""
     import torch
 
-    from toolkit.metrics.detection import DetectionMetrics
+    from toolkit.evaluate.metrics import DetectionMetrics
     from toolkit.tasks.decode import DecodeOptions, decode
     from toolkit.tasks.preprocess import preprocess
 
@@ -183,7 +183,7 @@ def train_detector(
     import torch
 
     from toolkit.data.yolo import load_yolo_set
-    from toolkit.spec import SpecOverrides
+    from toolkit.model.spec import SpecOverrides
     from toolkit.zoo import create_model, get_registry
 
     if epochs < 1 or batch < 2 or not lr > 0:

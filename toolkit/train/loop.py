@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from toolkit.fileio import atomic_path
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 from toolkit.train.augment import AugmentConfig, augment
 from toolkit.train.data import Split, TrainData
 

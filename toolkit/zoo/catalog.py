@@ -10,7 +10,7 @@ import functools
 import importlib
 from typing import Any
 
-from toolkit.spec import (
+from toolkit.model.spec import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     InputSpec,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import BadInputError, ModelLoadError
-from toolkit.spec import ModelSpec, SpecOverrides
+from toolkit.model.spec import ModelSpec, SpecOverrides
 from toolkit.zoo.registry import ZooEntry
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def create_model(
     Raises:
         BadInputError: unknown name (the message lists the known ones) or bad sizes.
     """
-    from toolkit.zoo import get_registry
+    from toolkit.zoo.catalog import build_registry as get_registry
 
     entry = get_registry().get(name)
     nc = entry.num_classes if num_classes is None else int(num_classes)

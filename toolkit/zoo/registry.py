@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.errors import BadInputError
-from toolkit.spec import ModelSpec
+from toolkit.model.spec import ModelSpec
 
 
 @dataclass(frozen=True)

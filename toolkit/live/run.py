@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import BadInputError
-from toolkit.pipeline import LoopOptions, StopFlag, run_loop
-from toolkit.spec import ModelSpec, SpecOverrides
+from toolkit.live.loop import LoopOptions, StopFlag, run_loop
+from toolkit.model.spec import ModelSpec, SpecOverrides
 
 # The video writer's rate when the source has none (image folders, some streams).
 DEFAULT_FPS = 30.0
@@ -66,7 +66,7 @@ def check_outputs(outputs: Outputs) -> bool:
             written (read-only folder, a file where a folder must be), --show without a display.
     """
     from toolkit.fileio import check_output, check_output_dir
-    from toolkit.video.sinks import check_video_suffix, display_available, is_stdout
+    from toolkit.live.sinks import check_video_suffix, display_available, is_stdout
 
     if outputs.events_filter not in ("all", "ng"):
         raise BadInputError(f"--events-filter must be all or ng, got '{outputs.events_filter}'")
@@ -92,7 +92,7 @@ def open_sinks(outputs: Outputs, fps: float | None, *, realtime: bool = False) -
 
     ``realtime``: the video follows the capture clock (a live source; see ``VideoSink``).
     """
-    from toolkit.video.sinks import DisplaySink, EventsSink, SnapshotSink, VideoSink
+    from toolkit.live.sinks import DisplaySink, EventsSink, SnapshotSink, VideoSink
 
     show = check_outputs(outputs)
     sinks: list[Any] = []
@@ -131,8 +131,8 @@ def make_judge(
         BadInputError: a class the model lacks (the message lists the model's classes), or
             settings under which no frame could ever be NG.
     """
+    from toolkit.live.verdict import Judge, check_ng_possible
     from toolkit.tasks.classes import ModelClasses, parse_classes
-    from toolkit.video.verdict import Judge, check_ng_possible
 
     spec = session.spec
     model = ModelClasses.of(spec, getattr(session, "outputs", ()))
@@ -146,8 +146,8 @@ def make_judge(
 
 def open_checked_source(source: str, judge: Any, **kwargs: Any) -> Any:
     """The opened source, its first frame read (not consumed) to check the ROI against it."""
-    from toolkit.video.sources import open_source
-    from toolkit.video.verdict import check_roi
+    from toolkit.live.open import open_source
+    from toolkit.live.verdict import check_roi
 
     src = open_source(source, **kwargs)
     try:
@@ -224,13 +224,13 @@ def run_live(
 
     Args:
         model: an ONNX file or PyTorch reference (see ``open_session``).
-        source: the ``--source`` text (:func:`toolkit.video.sources.open_source`).
+        source: the ``--source`` text (:func:`toolkit.live.open.open_source`).
         session: an already open session to use instead of opening ``model`` (tests wrap one).
         progress: called every few seconds with the running counts (see ``run_loop``).
         Others: the ``edgetk run`` options of the same names.
 
     Returns:
-        The loop's summary (:func:`toolkit.pipeline.run_loop`) plus ``model``, ``backend``,
+        The loop's summary (:func:`toolkit.live.loop.run_loop`) plus ``model``, ``backend``,
         ``outputs`` (the files written) and ``video`` (frames in the saved video, NO SIGNAL
         frames among them, its rate). A lost source or a failed sink is in the summary
         (``stopped_by``, ``failed_sink``), not raised: see :func:`run_outcome`.
@@ -239,8 +239,8 @@ def run_live(
         BadInputError: bad settings, found before the run (outputs before the model loads).
     """
     from toolkit.backends import open_session
-    from toolkit.video.sources import check_source_settings
-    from toolkit.video.verdict import parse_roi
+    from toolkit.live.open import check_source_settings
+    from toolkit.live.verdict import parse_roi
 
     if not 0.0 <= conf <= 1.0:
         raise BadInputError(f"--conf must be in [0, 1], got {conf}")

@@ -48,7 +48,7 @@ def run_detection_step(
 
     from toolkit.backends import open_session
     from toolkit.data.synthetic_det import BeltScene, make_detection_set
-    from toolkit.evaluate_detect import validate_detector
+    from toolkit.evaluate.detect import validate_detector
     from toolkit.export import export_onnx
     from toolkit.fileio import atomic_write_bytes
     from toolkit.tasks.annotate import draw_detections

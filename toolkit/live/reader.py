@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.video.sources import Source
+from toolkit.live.sources import Source
 
 _POLL_S = 0.05
 

@@ -3,7 +3,7 @@
 Three threads overlap the work, joined by small bounded queues, so throughput approaches the
 slowest stage rather than the sum of all:
 
-1. capture (:class:`~toolkit.video.reader.FrameReader`): reads ahead; a live source keeps only
+1. capture (:class:`~toolkit.live.reader.FrameReader`): reads ahead; a live source keeps only
    its newest frame (drops counted), a file blocks (nothing dropped);
 2. preprocess + infer (a worker thread): batches up to ``batch`` frames; ONNX Runtime releases
    the GIL while it computes;
@@ -11,7 +11,7 @@ slowest stage rather than the sum of all:
    thread and signals are seen).
 
 Every frame's stage times, end-to-end latency (read start to sinks done) and frame age
-(capture to result) go into bounded reservoirs (:mod:`toolkit.video.stats`); :func:`run_loop`
+(capture to result) go into bounded reservoirs (:mod:`toolkit.live.stats`); :func:`run_loop`
 returns the SPEC's summary.
 
 How a run ends is in the summary's ``stopped_by``: ``end``, ``max_frames``, ``duration``,
@@ -35,12 +35,12 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import BadInputError
+from toolkit.live.reader import Frame, FrameReader
+from toolkit.live.sinks import Sink, SinkError, sink_name
+from toolkit.live.sources import Source, utc_iso
+from toolkit.live.stats import LoopStats
+from toolkit.live.verdict import Judge
 from toolkit.tasks.base import prepare_inputs
-from toolkit.video.reader import Frame, FrameReader
-from toolkit.video.sinks import Sink, SinkError, sink_name
-from toolkit.video.sources import Source, utc_iso
-from toolkit.video.stats import LoopStats
-from toolkit.video.verdict import Judge
 
 log = logging.getLogger(__name__)
 
@@ -237,12 +237,12 @@ def run_loop(
     Args:
         session: an open :class:`~toolkit.backends.base.Session`.
         task: its task (:func:`toolkit.tasks.base.make_task`).
-        source: an opened :class:`~toolkit.video.sources.Source` (closed on return).
+        source: an opened :class:`~toolkit.live.sources.Source` (closed on return).
         judge: the verdict rule (reject classes, confidence, ROI).
         sinks: where events and annotated frames go (closed on return, whatever happens).
         options: limits and batching.
         stop: set from another thread or a signal handler to stop cleanly.
-        overlay: draws the annotated frame (default :func:`toolkit.video.overlay.draw_overlay`).
+        overlay: draws the annotated frame (default :func:`toolkit.live.overlay.draw_overlay`).
         progress: called every ``progress_every`` seconds with ``{"frames", "fps", "ok",
             "ng", "dropped"}`` (a status line for a run that lasts all day).
 
@@ -252,7 +252,7 @@ def run_loop(
         signal received, or None) and failed_sink (``{"sink", "error"}`` or None). A failed
         sink or a lost source is reported here, not raised: the summary is the record.
     """
-    from toolkit.video.overlay import draw_overlay
+    from toolkit.live.overlay import draw_overlay
 
     opts = options or LoopOptions()
     if opts.batch < 1:

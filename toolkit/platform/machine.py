@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit._version import __version__
-from toolkit.backends.cpu import logical_cores, physical_cores
+from toolkit.platform.cpu import logical_cores, physical_cores
 
 # module name -> how to read its version (the module attribute).
 _VERSIONED = {

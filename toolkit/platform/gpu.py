@@ -110,7 +110,7 @@ def gpu_identity(device_id: int = 0) -> GpuIdentity:
                 return GpuIdentity(parts[0], parts[1])
         except (OSError, subprocess.TimeoutExpired):
             pass
-    from toolkit.bench.machine import jetson_model
+    from toolkit.platform.machine import jetson_model
 
     return GpuIdentity(jetson_model(), None)
 

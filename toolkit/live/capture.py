@@ -2,7 +2,7 @@
 
 A live source that stops delivering frames (a camera unplugged, a stream server restarted) is
 released and reopened with exponential backoff until it answers again or the loop stops; each
-outage is recorded as a :class:`~toolkit.video.sources.Gap` for the summary.
+outage is recorded as a :class:`~toolkit.live.sources.Gap` for the summary.
 
 With a reconnect timeout the source gives up that many seconds after its last frame, not
 later: a backoff wait is cut at the deadline, and a stream's open and first read are given
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import BadInputError
-from toolkit.video.sources import (
+from toolkit.live.sources import (
     MAX_BAD_FRAMES,
     Gap,
     Source,

@@ -55,7 +55,7 @@ def validate_detector(
     """
     from toolkit.data.images import SkippedImage, skipped_text
     from toolkit.data.yolo import load_yolo_set
-    from toolkit.metrics.detection import DetectionMetrics
+    from toolkit.evaluate.metrics import DetectionMetrics
     from toolkit.tasks.base import run_task
     from toolkit.tasks.detect import DetectTask
 

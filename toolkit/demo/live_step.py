@@ -21,8 +21,8 @@ def run_live_step(workdir: str | Path, model_path: str | Path, *, quick: bool) -
     Returns:
         The loop's summary (SPEC's fields, plus the files written under ``outputs``).
     """
-    from toolkit.pipeline import LoopOptions
-    from toolkit.video.live import Outputs, run_live
+    from toolkit.live.loop import LoopOptions
+    from toolkit.live.run import Outputs, run_live
 
     out = Path(workdir) / "live"
     out.mkdir(parents=True, exist_ok=True)

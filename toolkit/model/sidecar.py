@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import BadInputError
-from toolkit.spec import ModelSpec, SpecOverrides
+from toolkit.model.spec import ModelSpec, SpecOverrides
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def spec_from_engine_io(
     """
     from onnx import TensorProto, helper
 
-    from toolkit.modelfile import spec_from_onnx
+    from toolkit.model.modelfile import spec_from_onnx
 
     def vi(name: str, shape: tuple[int | None, ...], axis_name: str) -> Any:
         dims = [d if d is not None else f"{axis_name}{i}" for i, d in enumerate(shape)]

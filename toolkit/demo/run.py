@@ -172,7 +172,7 @@ def step_export(ctx: DemoContext) -> dict[str, Any]:
 def step_validate(ctx: DemoContext) -> dict[str, Any]:
     """Top-1 of the ONNX model in ONNX Runtime on ``data/val``."""
     from toolkit.backends import open_session
-    from toolkit.evaluate import validate_classifier
+    from toolkit.evaluate.classify import validate_classifier
 
     with open_session(ctx.onnx, "ort-cpu") as session:
         result = validate_classifier(session, ctx.data_dir / "val", topk=1)
@@ -269,7 +269,7 @@ def _contact_sheet(frames: list[Any], rows: list[dict[str, Any]], out: Path) -> 
 
 def step_quantize(ctx: DemoContext) -> dict[str, Any]:
     """int8 for the CPU with the accuracy gate, and fp32 vs int8 latency."""
-    from toolkit.quantize.demo_step import run_quantize_step
+    from toolkit.demo.quantize_step import run_quantize_step
 
     return run_quantize_step(
         ctx.config.workdir, ctx.onnx, ctx.data_dir / "val", quick=ctx.config.quick
@@ -278,7 +278,7 @@ def step_quantize(ctx: DemoContext) -> dict[str, Any]:
 
 def step_detect(ctx: DemoContext) -> dict[str, Any]:
     """The defect detector: export, mAP in ONNX Runtime, annotated belt frames."""
-    from toolkit.demo_detect import run_detection_step
+    from toolkit.demo.detect import run_detection_step
 
     return run_detection_step(
         ctx.config.workdir, quick=ctx.config.quick, force=True, progress=ctx.progress
@@ -287,7 +287,7 @@ def step_detect(ctx: DemoContext) -> dict[str, Any]:
 
 def step_live(ctx: DemoContext) -> dict[str, Any]:
     """The live loop on the synthetic conveyor: annotated video, events, NG snapshots."""
-    from toolkit.video.demo_step import run_live_step
+    from toolkit.demo.live_step import run_live_step
 
     detector = ctx.path("defect-det.onnx")
     model = detector if detector.exists() else ctx.onnx

@@ -15,7 +15,7 @@ import numpy as np
 
 from toolkit.data.yolo import is_yolo_set
 from toolkit.errors import BadInputError, ToolkitError
-from toolkit.spec import ModelSpec, SpecOverrides
+from toolkit.model.spec import ModelSpec, SpecOverrides
 
 
 def ort_outputs(
@@ -84,11 +84,11 @@ def check_eval_data(data: str | Path, task: str) -> Path:
 
 def _detection_validator() -> Callable[..., dict[str, Any]]:
     try:
-        from toolkit.evaluate_detect import validate_detector
+        from toolkit.evaluate.detect import validate_detector
     except ImportError:
         raise BadInputError(
             "detection evaluation is not available in this version "
-            "(toolkit.evaluate_detect.validate_detector is missing): quantize without --eval"
+            "(toolkit.evaluate.detect.validate_detector is missing): quantize without --eval"
         ) from None
     return validate_detector
 
@@ -105,8 +105,8 @@ def detection_agreement(
         ``{"float_boxes", "matched", "matched_fraction", "extra_boxes", "score_error"}``
         (``score_error``: mean |confidence difference| over matched boxes).
     """
+    from toolkit.tasks.boxes import box_iou
     from toolkit.tasks.detect import DetectTask
-    from toolkit.tasks.nms import box_iou
     from toolkit.tasks.preprocess import FrameMeta
 
     task = DetectTask(spec, conf=conf)
@@ -166,7 +166,7 @@ def evaluate(
             value = _first_key(result, ("map50_95", "mAP50-95", "map"))
             return {"metric": "map50_95", "value": value, "details": result,
                     "emulated": session.emulated}  # fmt: skip
-        from toolkit.evaluate import validate_classifier
+        from toolkit.evaluate.classify import validate_classifier
 
         result = validate_classifier(session, root, progress=progress, strict=strict)
         return {"metric": "top1", "value": float(result["top1"]), "details": result,

@@ -98,7 +98,7 @@ def draw_timestamp(img: np.ndarray, ts: str) -> None:
 
 def no_signal_frame(size: tuple[int, int], seconds: float, wall: float) -> np.ndarray:
     """A dark ``(w, h)`` frame saying "NO SIGNAL 12.5 s", with the time it stands for."""
-    from toolkit.video.sources import utc_iso
+    from toolkit.live.sources import utc_iso
 
     w, h = size
     img = np.full((h, w, 3), 32, np.uint8)

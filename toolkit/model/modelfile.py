@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import BadInputError
-from toolkit.spec import (
+from toolkit.model.spec import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     METADATA_KEY,
@@ -179,7 +179,7 @@ def _ul_literal(key: str, text: str) -> Any:
 
 def _ul_check(key: str, value: Any) -> str | None:
     """Why a parsed Ultralytics value has the wrong type or size, or None."""
-    from toolkit.spec import MAX_IMGSZ, MAX_LABEL_CHARS
+    from toolkit.model.spec import MAX_IMGSZ, MAX_LABEL_CHARS
 
     def size(v: Any, hi: int) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= hi

@@ -232,7 +232,7 @@ class VideoSink:
     ) -> None:
         if annotated is None:
             return
-        from toolkit.video.overlay import draw_timestamp
+        from toolkit.live.overlay import draw_timestamp
 
         image = self._fit(annotated)
         draw_timestamp(image, event["ts"])
@@ -257,7 +257,7 @@ class VideoSink:
         slots = self._slot(now) + 1 - self.frames
         if slots <= 0:
             return
-        from toolkit.video.overlay import no_signal_frame
+        from toolkit.live.overlay import no_signal_frame
 
         card = no_signal_frame(self._size, now - lost_since, time.time())
         for _ in range(slots):

@@ -1,1 +1,0 @@
-"""Metrics for model quality (detection: mAP)."""
