@@ -11,6 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from _backend_models import make_sourced_onnx
+from test_tensorrt_session import needs_tensorrt, without_tensorrt
 
 from toolkit.backends import AUTO_ORDER, BACKENDS, backend_status, open_session
 from toolkit.backends.ort import trt_profile_shapes
@@ -193,7 +194,17 @@ def test_backend_status_never_raises_and_covers_all():
     assert set(status) == set(BACKENDS)
     assert status["ort-cpu"] is None
     assert status["torch"] is None
-    assert "tensorrt" in (status["tensorrt"] or "")  # not built yet: never faked as available
+
+
+@without_tensorrt
+def test_backend_status_says_why_tensorrt_cannot_run():
+    assert "tensorrt" in (backend_status()["tensorrt"] or "")  # never faked as available
+
+
+@pytest.mark.tensorrt
+@needs_tensorrt
+def test_backend_status_lists_tensorrt_where_it_runs():
+    assert backend_status()["tensorrt"] is None
 
 
 @no_cuda_provider
@@ -214,7 +225,8 @@ def test_tensorrt_backend_is_unavailable_not_faked(tiny_onnx: Path):
 
 def test_auto_picks_the_best_available(tiny_onnx: Path):
     status = backend_status()
-    want = next(n for n in AUTO_ORDER if status[n] is None)
+    # tensorrt runs built engines only: auto never opens an ONNX file with it
+    want = next(n for n in AUTO_ORDER if n != "tensorrt" and status[n] is None)
     with open_session(tiny_onnx, "auto") as s:
         assert s.backend == want
     if not HAS_CUDA:

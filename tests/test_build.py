@@ -16,13 +16,9 @@ import pytest
 from _trt_models import make_fp16, make_qdq, with_quantization_target
 from typer.testing import CliRunner
 
-from toolkit.build.builder import (
-    BuildOptions,
-    format_parser_errors,
-    plan_build,
-    rebuild_options,
-)
-from toolkit.build.planning import DEFAULT_MAX_BATCH, plan_profile
+from toolkit.build.builder import rebuild_options
+from toolkit.build.network import format_parser_errors
+from toolkit.build.planning import DEFAULT_MAX_BATCH, BuildOptions, plan_build, plan_profile
 from toolkit.build.precision import detect_precision, require_buildable
 from toolkit.cli.app import app
 from toolkit.cli.cmd_build import parse_size

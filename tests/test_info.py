@@ -7,6 +7,8 @@ from pathlib import Path
 
 import cv2
 import onnxruntime as ort
+import pytest
+from test_tensorrt_session import needs_tensorrt, without_tensorrt, without_tensorrt_installed
 from typer.testing import CliRunner
 
 from toolkit.backends import BACKENDS
@@ -41,7 +43,6 @@ def test_collect_info_has_every_key_and_real_values():
     assert info["opencv"]["version"] == cv2.__version__
     assert set(info["backends"]) == set(BACKENDS)
     assert info["backends"]["ort-cpu"] == {"available": True, "reason": None}
-    assert info["backends"]["tensorrt"]["available"] is False  # not built yet
     assert info["cpu"]["cores"] >= 1
     assert set(info["cuda"]) == {"version", "available", "devices"}
 
@@ -60,6 +61,24 @@ def test_cli_info_human():
     assert result.stderr == ""  # human output goes to stdout
     assert "onnxruntime" in result.stdout and "ort-cpu" in result.stdout
     assert "available" in result.stdout  # the backends table
+
+
+@without_tensorrt
+def test_tensorrt_backend_is_unavailable_without_it():
+    tensorrt = collect_info()["backends"]["tensorrt"]
+    assert tensorrt["available"] is False and tensorrt["reason"]  # never faked as available
+
+
+@pytest.mark.tensorrt
+@needs_tensorrt
+def test_tensorrt_backend_is_available_where_it_runs():
+    assert collect_info()["backends"]["tensorrt"] == {"available": True, "reason": None}
+
+
+@without_tensorrt_installed
+def test_cli_info_human_names_the_tensorrt_extra():
+    result = CliRunner().invoke(app, ["info"])
+    assert result.exit_code == 0, result.output
     assert "edgetk[tensorrt]" in result.stdout  # brackets not eaten by rich markup
 
 

@@ -12,7 +12,8 @@ from toolkit.backends import open_session
 from toolkit.errors import BackendUnavailableError
 from toolkit.export import export_onnx
 from toolkit.model.modelfile import read_spec
-from toolkit.model.spec import ModelSpec, portable_ref, portable_spec, resolve_ref
+from toolkit.model.paths import portable_ref, resolve_ref
+from toolkit.model.spec import ModelSpec, portable_spec
 
 NET_PY = """
 import torch

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from toolkit.cli.app import app
 from toolkit.errors import BadInputError
 from toolkit.model.modelfile import load_onnx
-from toolkit.model.spec import MAX_IMGSZ, ModelSpec, SpecOverrides, parse_imgsz
+from toolkit.model.spec import ModelSpec, SpecOverrides, parse_imgsz
+from toolkit.model.spec_schema import MAX_IMGSZ
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -252,7 +253,8 @@ def test_inspect_refuses_a_truncated_onnx_file(tiny_onnx: Path, tmp_path: Path) 
     ],
 )
 def test_class_count_from_the_output_shape(fmt: str, shape: tuple, classes: int | None) -> None:
-    from toolkit.model.spec import OutputSpec, SpecFieldError, check_label_count, class_count
+    from toolkit.model.spec import OutputSpec, check_label_count, class_count
+    from toolkit.model.spec_schema import SpecFieldError
 
     task = "classify" if fmt in ("logits", "probs") else "detect"
     spec = ModelSpec(task=task, output=OutputSpec(format=fmt))  # type: ignore[arg-type]

@@ -40,8 +40,18 @@ def _tensorrt_ready() -> bool:
     return cuda_device_count() > 0
 
 
+TENSORRT_READY = _tensorrt_ready()
+# The capability probes of every test that depends on TensorRT's presence (test_info and
+# test_backends use them too): one needs the tensorrt backend to run, the other tests what a
+# machine where it cannot run reports, or what it says is missing to install.
 needs_tensorrt = pytest.mark.skipif(
-    not _tensorrt_ready(), reason="needs TensorRT, cuda-python and a CUDA device"
+    not TENSORRT_READY, reason="needs TensorRT, cuda-python and a CUDA device"
+)
+without_tensorrt = pytest.mark.skipif(
+    TENSORRT_READY, reason="TensorRT and a CUDA device are usable here"
+)
+without_tensorrt_installed = pytest.mark.skipif(
+    TENSORRT_INSTALLED, reason="tensorrt is installed here"
 )
 
 
@@ -64,12 +74,12 @@ def fake_engine(tiny_onnx: Path, tmp_path: Path) -> Path:
 
 
 # -- without TensorRT ----------------------------------------------------------------------
-@pytest.mark.skipif(TENSORRT_INSTALLED, reason="tensorrt is installed here")
+@without_tensorrt_installed
 def test_status_names_the_extra():
     assert backend_status()["tensorrt"] == f"tensorrt is not installed ({HINT})"
 
 
-@pytest.mark.skipif(TENSORRT_INSTALLED, reason="tensorrt is installed here")
+@without_tensorrt_installed
 @pytest.mark.parametrize("backend", ["tensorrt", "auto"])
 def test_open_engine_without_tensorrt_is_unavailable(fake_engine: Path, backend: str):
     with pytest.raises(
@@ -78,7 +88,7 @@ def test_open_engine_without_tensorrt_is_unavailable(fake_engine: Path, backend:
         open_session(fake_engine, backend)
 
 
-@pytest.mark.skipif(TENSORRT_INSTALLED, reason="tensorrt is installed here")
+@without_tensorrt_installed
 def test_session_without_tensorrt_is_missing_dependency(fake_engine: Path):
     from toolkit.backends.tensorrt import TensorRTSession
 
@@ -92,7 +102,7 @@ def test_engine_on_another_backend_is_unavailable(fake_engine: Path):
         open_session(fake_engine, "ort-cpu")
 
 
-@pytest.mark.skipif(TENSORRT_INSTALLED, reason="tensorrt is installed here")
+@without_tensorrt_installed
 def test_benchmark_engine_reports_tensorrt_unavailable(fake_engine: Path):
     result = CliRunner().invoke(
         app,

@@ -20,7 +20,8 @@ from _quantize_models import color_images, save_with_spec
 from typer.testing import CliRunner
 
 from toolkit.backends import Session, open_session
-from toolkit.backends.ort import EMULATED_TRT, EMULATION_NOTE, open_ort
+from toolkit.backends.ort import open_ort
+from toolkit.backends.ort_options import EMULATED_TRT, EMULATION_NOTE
 from toolkit.cli.app import app
 from toolkit.errors import BadInputError
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from toolkit._version import __version__
 from toolkit.platform.cpu import int8_features, logical_cores, physical_cores
-from toolkit.platform.machine import cpu_name, jetson_model, memory_gb, module_version, nvidia_gpus
+from toolkit.platform.gpu import jetson_model
+from toolkit.platform.machine import cpu_name, memory_gb, module_version, nvidia_gpus
 
 # cv2.getBuildInformation() "Video I/O" entries -> our keys.
 _OPENCV_IO = {"gstreamer": "GStreamer", "v4l2": "v4l/v4l2", "ffmpeg": "FFMPEG"}

@@ -126,30 +126,19 @@ def open_session(
     name = _check_name(backend)
     if model_source is not None and name != "torch":
         raise BadInputError("--model-source is used by --backend torch only")
-    onnx_file = is_onnx(model)
     if is_engine(model):
-        # A TensorRT plan runs in the tensorrt backend only; auto means that one.
-        if name not in ("auto", "tensorrt"):
-            raise BackendUnavailableError(
-                f"{model} is a TensorRT engine: only the tensorrt backend runs it"
-            )
-        name = "tensorrt"
-    if name == "tensorrt":
-        reason = tensorrt_status()
-        if reason is not None:
-            raise BackendUnavailableError(reason)
-        from toolkit.backends.tensorrt import open_tensorrt
-
-        return open_tensorrt(model, overrides=overrides)
+        name = _engine_backend(model, name)
     if name == "auto":
-        return _open_auto(model, onnx_file, overrides, threads, weights, spinning, opt_batch)
+        return _open_auto(model, overrides, threads, weights, spinning, opt_batch)
+    if name == "tensorrt":
+        return _open_tensorrt(model, overrides)
     if name == "torch":
         from toolkit.backends.torch_backend import TorchSession
 
         return TorchSession(
             model, overrides=overrides, threads=threads, weights=weights, model_source=model_source
         )
-    if not onnx_file:
+    if not is_onnx(model):
         raise BadInputError(
             f"backend {name} runs ONNX files, '{model}' is not one: export it first "
             f"(edgetk export {model} -o model.onnx) or use --backend torch"
@@ -161,16 +150,33 @@ def open_session(
     )
 
 
+def _engine_backend(model: str | Path, name: str) -> str:
+    """A TensorRT plan runs in the tensorrt backend only; auto means that one."""
+    if name not in ("auto", "tensorrt"):
+        raise BackendUnavailableError(
+            f"{model} is a TensorRT engine: only the tensorrt backend runs it"
+        )
+    return "tensorrt"
+
+
+def _open_tensorrt(model: str | Path, overrides: SpecOverrides | None) -> Session:
+    reason = tensorrt_status()
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+    from toolkit.backends.tensorrt import open_tensorrt
+
+    return open_tensorrt(model, overrides=overrides)
+
+
 def _open_auto(
     model: str | Path,
-    onnx_file: bool,
     overrides: SpecOverrides | None,
     threads: int | None,
     weights: str | None,
     spinning: bool | None,
     opt_batch: int | None,
 ) -> Session:
-    if not onnx_file:
+    if not is_onnx(model):
         return open_session(model, "torch", overrides=overrides, threads=threads, weights=weights)
     status = backend_status()
     for name in AUTO_ORDER:

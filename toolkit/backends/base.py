@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from types import TracebackType
 from typing import ClassVar
 
 import numpy as np
 
 from toolkit.errors import BadInputError
 from toolkit.model.spec import ModelSpec
+from toolkit.platform.cpu import default_threads
+
+
+def session_threads(threads: int | None) -> int:
+    """``--threads`` for a CPU session: default the physical cores this process may use."""
+    n = default_threads() if threads is None else int(threads)
+    if n < 1:
+        raise BadInputError(f"--threads must be >= 1, got {threads}")
+    return n
 
 
 @dataclass(frozen=True)
@@ -116,12 +124,7 @@ class Session(ABC):
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def describe(self) -> dict[str, object]:

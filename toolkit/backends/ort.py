@@ -1,43 +1,38 @@
 """ONNX Runtime sessions: ``ort-cpu``, ``ort-cuda`` and ``ort-trt``.
 
-CPU settings (docs/onnx-runtime.md; measured in docs/benchmarks.md):
-
-- ``graph_optimization_level=ORT_ENABLE_ALL`` (the NCHWc layout transforms only run at ALL).
-  The optimized graph is hardware-specific, so it is never saved back to disk.
-- intra-op threads = physical cores (hyperthreads add contention, not speed), sequential
-  execution (parallel execution with inter-op threads is slower on small machines).
-- ``session.intra_op.allow_spinning=0`` keeps the latency and halves the CPU used by a loop
-  that waits for frames (the live loop); spinning on is what a back-to-back benchmark wants.
+Every session is set up by :mod:`toolkit.backends.ort_options` (the CPU settings, and the
+emulation of a ``--target tensorrt`` int8 file on ``ort-cpu``).
 
 GPU providers follow docs/tensorrt.md: precision lives in the ONNX file (so ``trt_fp16_enable``
 stays off), the TensorRT engine and timing caches live in a folder beside the model, and the
 optimization profile comes from the model's input shape. ONNX Runtime silently falls back to
 the CPU when a provider fails to start; the providers the session really got are checked, and
 a miss is an error.
-
-A ``--target tensorrt`` int8 file on ``ort-cpu`` is *emulated*: ONNX Runtime's CPU kernels fuse
-Q/DQ into their own int8 arithmetic, which on an x86 CPU without VNNI sums u8 x s8 pairs in
-int16 and saturates (docs/benchmarks.md has a classifier that lost 13 points that way).
-TensorRT computes the same file with int32 sums and exact dequantization, so on the CPU each
-Q/DQ pair runs as float (``session.disable_quant_qdq``): the accuracy is TensorRT's, the
-latency is nobody's int8 latency. GPU providers run the file for real and never emulate.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from toolkit.backends.base import Session, TensorInfo
+from toolkit.backends.base import Session, TensorInfo, session_threads
+from toolkit.backends.ort_options import (
+    EMULATED_TRT,
+    MODEL_ERRORS,
+    RUN_ERRORS,
+    first_line,
+    import_ort,
+    is_trt_int8,
+    new_session,
+    ort_errors,
+    session_options,
+)
 from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
 from toolkit.model.spec import ModelSpec, SpecOverrides
-from toolkit.platform.cpu import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -60,43 +55,10 @@ _ORT_DTYPES: dict[str, Any] = {
 }
 
 
-# What an emulating session computes (``Session.emulated``), and the line commands print.
-EMULATED_TRT = "TensorRT int8 semantics on CPU"
-EMULATION_NOTE = f"emulated: {EMULATED_TRT} (Q/DQ run as float)"
-# ORT's switch that leaves Q/DQ nodes unfused: each pair quantizes and dequantizes in float.
-_NO_QDQ_FUSION = "session.disable_quant_qdq"
-
-
-def _import_ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as e:  # a core dependency, but a broken install should say so
-        raise BackendUnavailableError(
-            "onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)"
-        ) from e
-    return onnxruntime
-
-
-def _ort_errors(*names: str) -> tuple[type[BaseException], ...]:
-    """ONNX Runtime's exception classes (they derive from Exception, not RuntimeError)."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
-
-    return tuple(c for n in names if isinstance(c := getattr(state, n, None), type))
-
-
-_MODEL_ERRORS = ("InvalidGraph", "InvalidProtobuf", "NoSuchFile", "NotImplemented", "ModelLoaded")
-_RUN_ERRORS = ("Fail", "EPFail", "RuntimeException", "InvalidArgument", "NotImplemented")
-
-
-def _first_line(e: BaseException | str, limit: int = 300) -> str:
-    text = " ".join(str(e).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def ort_status(backend: str) -> str | None:
     """None when ``backend`` (ort-cpu/ort-cuda/ort-trt) can be asked for here, else why not."""
     try:
-        ort = _import_ort()
+        ort = import_ort()
     except BackendUnavailableError as e:
         return str(e)
     provider = _SESSION_CLASSES[backend].provider
@@ -114,84 +76,6 @@ def _missing_provider(backend: str, provider: str, available: list[str]) -> str:
         f"{backend} needs {what}: {GPU_HINT} "
         f"({provider} missing; available providers: {', '.join(available)})"
     )
-
-
-def is_trt_int8(spec: ModelSpec | None) -> bool:
-    """True for an int8 file quantized for ``--target tensorrt`` (emulated on ``ort-cpu``)."""
-    if spec is None or spec.precision != "int8":
-        return False
-    info = spec.extra.get("quantization")
-    return isinstance(info, dict) and info.get("target") == "tensorrt"
-
-
-def recorded_spec(model: Any) -> ModelSpec | None:
-    """The edgetk spec stored in ``model`` (an .onnx path or a ModelProto), None if it has none.
-
-    Unlike :func:`toolkit.model.modelfile.read_spec`, nothing is inferred for a foreign file: a bare
-    graph (e.g. a quantizer's candidate) has no precision or target to go by.
-    """
-    from toolkit.model.modelfile import load_onnx, read_metadata
-    from toolkit.model.spec import METADATA_KEY
-
-    proto = load_onnx(model, load_weights=False) if isinstance(model, (str, Path)) else model
-    text = read_metadata(proto).get(METADATA_KEY)
-    return None if text is None else ModelSpec.from_json(text)
-
-
-def session_options(ort: Any, *, threads: int, spinning: bool, emulate: bool) -> Any:
-    """The SessionOptions of every edgetk ORT session (see the module notes for the numbers)."""
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    spin = "1" if spinning else "0"
-    so.add_session_config_entry("session.intra_op.allow_spinning", spin)
-    so.add_session_config_entry("session.inter_op.allow_spinning", spin)
-    if emulate:
-        so.add_session_config_entry(_NO_QDQ_FUSION, "1")
-    # Errors only: "some nodes were not assigned to the preferred EP" warnings on GPU
-    # providers are expected (shape ops run on the CPU) and would clutter every command.
-    so.log_severity_level = 3
-    return so
-
-
-def _new_session(ort: Any, model: str | bytes, so: Any, providers: list[Any]) -> Any:
-    """``InferenceSession`` with ONNX Runtime's stdout chatter captured and logged instead."""
-    captured = io.StringIO()
-    try:
-        # enable_fallback=0: a provider that fails to start raises instead of silently
-        # becoming CPU; older ORT versions ignore it and print "EP Error" on stdout, which
-        # is captured so that --json output stays one document.
-        with contextlib.redirect_stdout(captured):
-            return ort.InferenceSession(
-                model, sess_options=so, providers=providers, enable_fallback=0
-            )
-    finally:
-        if captured.getvalue().strip():
-            log.warning("onnxruntime: %s", _first_line(captured.getvalue()))
-
-
-def cpu_inference_session(
-    model: Any, *, emulate: bool | None = None, threads: int | None = None
-) -> Any:
-    """A raw ORT CPU ``InferenceSession`` for ``model`` (an .onnx path or a ModelProto), with
-    :class:`OrtSession`'s options, for code that needs ORT's own API (any output, no spec).
-
-    ``emulate``: Q/DQ as float; None decides from the spec stored in ``model``
-    (:func:`is_trt_int8`). A model that does not load is a :class:`ToolkitError` (these are
-    models edgetk made, not the user's input).
-    """
-    ort = _import_ort()
-    if emulate is None:
-        emulate = is_trt_int8(recorded_spec(model))
-    n = default_threads() if threads is None else int(threads)
-    so = session_options(ort, threads=n, spinning=False, emulate=emulate)
-    src = str(model) if isinstance(model, (str, Path)) else model.SerializeToString()
-    try:
-        return _new_session(ort, src, so, ["CPUExecutionProvider"])
-    except (*_ort_errors(*_MODEL_ERRORS, *_RUN_ERRORS), RuntimeError, ValueError) as e:
-        raise ToolkitError(f"ONNX Runtime cannot load the converted model: {_first_line(e)}") from e
 
 
 class OrtSession(Session):
@@ -229,13 +113,11 @@ class OrtSession(Session):
     ) -> None:
         from toolkit.model.modelfile import read_spec
 
-        ort = _import_ort()
+        ort = import_ort()
         self.path = Path(path)
         self.spec = read_spec(self.path, overrides)  # one-line errors for missing/corrupt files
         self.precision = self.spec.precision
-        self.threads = default_threads() if threads is None else int(threads)
-        if self.threads < 1:
-            raise BadInputError(f"--threads must be >= 1, got {threads}")
+        self.threads = session_threads(threads)
         self.spinning = bool(spinning)
         self.device_id = device_id
         self._opt_batch = opt_batch
@@ -252,8 +134,8 @@ class OrtSession(Session):
         self.outputs = [self._info(a) for a in self._sess.get_outputs()]
         self._output_names = [o.name for o in self.outputs]
         self._check_spec_fits()
-        self._run_errors = _ort_errors(*_RUN_ERRORS)
-        self._bad_input = _ort_errors("InvalidArgument")
+        self._run_errors = ort_errors(*RUN_ERRORS)
+        self._bad_input = ort_errors("InvalidArgument")
 
     # -- construction ----------------------------------------------------------------------
     def _emulation(self, emulate: bool | None) -> str | None:
@@ -272,17 +154,15 @@ class OrtSession(Session):
     def _create(self, ort: Any) -> Any:
         so = self._session_options(ort)
         try:
-            return _new_session(ort, str(self.path), so, self._providers())
-        except _ort_errors(*_MODEL_ERRORS) as e:
-            raise BadInputError(f"ONNX Runtime cannot load {self.path}: {_first_line(e)}") from e
-        except (*_ort_errors("Fail", "EPFail", "RuntimeException", "InvalidArgument"),
+            return new_session(ort, str(self.path), so, self._providers())
+        except ort_errors(*MODEL_ERRORS) as e:
+            raise BadInputError(f"ONNX Runtime cannot load {self.path}: {first_line(e)}") from e
+        except (*ort_errors("Fail", "EPFail", "RuntimeException", "InvalidArgument"),
                 RuntimeError, ValueError) as e:  # fmt: skip
             if self.provider == "CPUExecutionProvider":
-                raise BadInputError(
-                    f"ONNX Runtime cannot load {self.path}: {_first_line(e)}"
-                ) from e
+                raise BadInputError(f"ONNX Runtime cannot load {self.path}: {first_line(e)}") from e
             raise BackendUnavailableError(
-                f"{self.backend}: ONNX Runtime could not start {self.provider}: {_first_line(e)}"
+                f"{self.backend}: ONNX Runtime could not start {self.provider}: {first_line(e)}"
             ) from e
 
     def _check_providers(self) -> None:
@@ -321,9 +201,9 @@ class OrtSession(Session):
         try:
             outs = self._sess.run(self._output_names, inputs)
         except self._bad_input as e:
-            raise BadInputError(f"ONNX Runtime rejected the input: {_first_line(e)}") from e
+            raise BadInputError(f"ONNX Runtime rejected the input: {first_line(e)}") from e
         except self._run_errors as e:
-            raise ToolkitError(f"{self.backend} inference failed: {_first_line(e)}") from e
+            raise ToolkitError(f"{self.backend} inference failed: {first_line(e)}") from e
         return dict(zip(self._output_names, outs, strict=True))
 
     def _close(self) -> None:

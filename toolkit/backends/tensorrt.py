@@ -17,7 +17,6 @@ The engine's sidecar (``model.engine.json``) is checked before TensorRT sees the
 
 from __future__ import annotations
 
-import ctypes
 import logging
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,9 +24,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from toolkit.backends.base import Session, TensorInfo
+from toolkit.backends.cuda_buffer import HostDeviceBuffer
 from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
 from toolkit.model.spec import SpecOverrides
 from toolkit.platform.gpu import (
+    GpuIdentity,
     cuda_call,
     gpu_identity,
     import_cudart,
@@ -39,6 +40,8 @@ from toolkit.platform.gpu import (
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "edgetk[tensorrt]"'
+# (name, shape) of the engine's inputs or outputs; None: a dynamic axis.
+_Shapes = list[tuple[str, tuple[int | None, ...]]]
 
 
 def is_engine(model: str | Path) -> bool:
@@ -61,41 +64,6 @@ def tensorrt_status() -> str | None:
     if cuda_device_count() == 0:
         return "no CUDA device found (tensorrt is installed, the GPU or its driver is not usable)"
     return None
-
-
-class _Buffer:
-    """A device buffer and its pinned host twin, grown on demand."""
-
-    def __init__(self, cudart: Any, dtype: np.dtype) -> None:
-        self.cudart = cudart
-        self.dtype = dtype
-        self.capacity = 0
-        self.device = 0
-        self.host = 0
-
-    def ensure(self, nbytes: int) -> bool:
-        """Make room for ``nbytes``; True when the buffers moved (addresses must be re-set)."""
-        if nbytes <= self.capacity:
-            return False
-        self.free()
-        size = max(nbytes, 1)
-        self.device = int(cuda_call(self.cudart, self.cudart.cudaMalloc(size)))
-        self.host = int(cuda_call(self.cudart, self.cudart.cudaMallocHost(size)))
-        self.capacity = size
-        return True
-
-    def host_array(self, shape: tuple[int, ...]) -> np.ndarray:
-        """A numpy view of the pinned host memory (no copy)."""
-        count = int(np.prod(shape)) if shape else 1
-        raw = (ctypes.c_byte * (count * self.dtype.itemsize)).from_address(self.host)
-        return np.frombuffer(raw, dtype=self.dtype, count=count).reshape(shape)
-
-    def free(self) -> None:
-        if self.device:
-            self.cudart.cudaFree(self.device)
-        if self.host:
-            self.cudart.cudaFreeHost(self.host)
-        self.device = self.host = self.capacity = 0
 
 
 class TensorRTSession(Session):
@@ -123,8 +91,7 @@ class TensorRTSession(Session):
         device_id: int = 0,
         cuda_graph: bool = False,
     ) -> None:
-        from toolkit.model.modelfile import check_override_labels
-        from toolkit.model.sidecar import check_compatible, read_sidecar, spec_from_engine_io
+        from toolkit.model.sidecar import read_sidecar
 
         self.path = Path(path)
         trt = import_tensorrt("the tensorrt backend")
@@ -135,14 +102,35 @@ class TensorRTSession(Session):
         self.device_id = int(device_id)
         self.use_cuda_graph = bool(cuda_graph)
         self._stream: Any = None
-        self._buffers: dict[str, _Buffer] = {}
+        self._buffers: dict[str, HostDeviceBuffer] = {}
         cuda_call(cudart, cudart.cudaSetDevice(self.device_id))
 
         info = read_sidecar(self.path)
+        self.gpu = self._check_machine(info)
+        self._load_engine()
+        ins, outs = self._read_io()
+        self._settle_spec(info, ins, outs, overrides)  # before the stream is created
+        self._stream = cuda_call(cudart, cudart.cudaStreamCreate())  # non-default stream
+        self._events = [cuda_call(cudart, cudart.cudaEventCreate()) for _ in range(4)]
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._graph_exec: Any = None
+        self._graph_key: tuple[Any, ...] | None = None
+        self.last_timing: dict[str, float | None] = {}
+
+    # -- construction ----------------------------------------------------------------------
+    def _check_machine(self, info: Any) -> GpuIdentity:
+        """This GPU; the sidecar (when there is one) must name this TensorRT and GPU."""
+        from toolkit.model.sidecar import check_compatible
+
         gpu = gpu_identity(self.device_id)
         if info is not None:
-            check_compatible(self.path, info, tensorrt=str(trt.__version__), gpu=gpu.name,
+            check_compatible(self.path, info, tensorrt=str(self._trt.__version__), gpu=gpu.name,
                              compute_capability=gpu.compute_capability)  # fmt: skip
+        return gpu
+
+    def _load_engine(self) -> None:
+        """The runtime, the deserialized engine and its execution context."""
+        trt = self._trt
         self._log = trt_logger(trt)
         try:
             self._runtime = trt.Runtime(self._log)
@@ -159,17 +147,21 @@ class TensorRTSession(Session):
         if self._ctx is None:
             raise ToolkitError(f"TensorRT could not create an execution context for {self.path}")
 
+    def _read_io(self) -> tuple[_Shapes, _Shapes]:
+        """The engine's named inputs and outputs (None: a dynamic axis), their dtypes,
+        buffers and the profile of each dynamic input."""
+        engine, trt = self._engine, self._trt
         self._in_names: list[str] = []
         self._out_names: list[str] = []
         self._dtypes: dict[str, np.dtype] = {}
-        ins: list[tuple[str, tuple[int | None, ...]]] = []
-        outs: list[tuple[str, tuple[int | None, ...]]] = []
+        ins: _Shapes = []
+        outs: _Shapes = []
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
             shape = tuple(None if d < 0 else int(d) for d in engine.get_tensor_shape(name))
             self._dtypes[name] = dtype
-            self._buffers[name] = _Buffer(cudart, dtype)
+            self._buffers[name] = HostDeviceBuffer(self._cudart, dtype)
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                 self._in_names.append(name)
                 ins.append((name, shape))
@@ -184,6 +176,15 @@ class TensorRTSession(Session):
         self.inputs = [TensorInfo(n, s, self._dtypes[n]) for n, s in ins]
         # fp16 outputs are handed back as float32, as the other backends do.
         self.outputs = [TensorInfo(n, s, self._out_dtype(n)) for n, s in outs]
+        return ins, outs
+
+    def _settle_spec(
+        self, info: Any, ins: _Shapes, outs: _Shapes, overrides: SpecOverrides | None
+    ) -> None:
+        """The spec and precision: the sidecar's, else what the engine's I/O tells."""
+        from toolkit.model.modelfile import check_override_labels
+        from toolkit.model.sidecar import spec_from_engine_io
+
         if info is not None:
             self.spec = overrides.apply(info.spec) if overrides is not None else info.spec
             self.precision = info.precision
@@ -191,14 +192,7 @@ class TensorRTSession(Session):
             fp16_io = any(d == np.float16 for d in self._dtypes.values())
             self.precision = "fp16" if fp16_io else "unknown"
             self.spec = spec_from_engine_io(ins, outs, overrides, precision=self.precision)
-        check_override_labels(self.spec, outs, overrides)  # before the stream is created
-        self.gpu = gpu
-        self._stream = cuda_call(cudart, cudart.cudaStreamCreate())  # non-default stream
-        self._events = [cuda_call(cudart, cudart.cudaEventCreate()) for _ in range(4)]
-        self._shapes: dict[str, tuple[int, ...]] = {}
-        self._graph_exec: Any = None
-        self._graph_key: tuple[Any, ...] | None = None
-        self.last_timing: dict[str, float | None] = {}
+        check_override_labels(self.spec, outs, overrides)
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -248,27 +242,30 @@ class TensorRTSession(Session):
     def _enqueue(self, shapes: dict[str, tuple[int, ...]], timed: bool) -> None:
         """Copies in, inference, copies out, on the stream (captured in graph mode)."""
         cudart, stream = self._cudart, self._stream
-        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         ev = self._events
         if timed:
             cuda_call(cudart, cudart.cudaEventRecord(ev[0], stream))
-        for name in self._in_names:
-            b = self._buffers[name]
-            n = int(np.prod(shapes[name])) * b.dtype.itemsize
-            cuda_call(cudart, cudart.cudaMemcpyAsync(b.device, b.host, n, h2d, stream))
+        self._copy(self._in_names, shapes, to_device=True)
         if timed:
             cuda_call(cudart, cudart.cudaEventRecord(ev[1], stream))
         if not self._ctx.execute_async_v3(int(stream)):
             raise ToolkitError(f"TensorRT inference failed: {'; '.join(self._log.errors[-2:])}")
         if timed:
             cuda_call(cudart, cudart.cudaEventRecord(ev[2], stream))
-        for name in self._out_names:
-            b = self._buffers[name]
-            n = int(np.prod(shapes[name])) * b.dtype.itemsize
-            cuda_call(cudart, cudart.cudaMemcpyAsync(b.host, b.device, n, d2h, stream))
+        self._copy(self._out_names, shapes, to_device=False)
         if timed:
             cuda_call(cudart, cudart.cudaEventRecord(ev[3], stream))
+
+    def _copy(self, names: list[str], shapes: dict[str, tuple[int, ...]], to_device: bool) -> None:
+        """Asynchronous copies of the ``names`` buffers, host to device or back, on the stream."""
+        cudart = self._cudart
+        kinds = cudart.cudaMemcpyKind
+        kind = kinds.cudaMemcpyHostToDevice if to_device else kinds.cudaMemcpyDeviceToHost
+        for name in names:
+            b = self._buffers[name]
+            n = int(np.prod(shapes[name])) * b.dtype.itemsize
+            dst, src = (b.device, b.host) if to_device else (b.host, b.device)
+            cuda_call(cudart, cudart.cudaMemcpyAsync(dst, src, n, kind, self._stream))
 
     def _capture(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Record the whole sequence as a CUDA graph (after one plain run of this shape)."""

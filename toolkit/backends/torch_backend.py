@@ -22,15 +22,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from toolkit.backends.base import Session, TensorInfo
+from toolkit.backends.base import Session, TensorInfo, session_threads
 from toolkit.errors import (
     BackendUnavailableError,
     BadInputError,
     MissingDependencyError,
     ToolkitError,
 )
-from toolkit.model.spec import SpecOverrides, check_label_count, resolve_ref
-from toolkit.platform.cpu import default_threads
+from toolkit.model.paths import resolve_ref
+from toolkit.model.spec import SpecOverrides, check_label_count
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,7 @@ class TorchSession(Session):
     ) -> None:
         torch = _import_torch()
         self._torch = torch
-        self.threads = default_threads() if threads is None else int(threads)
-        if self.threads < 1:
-            raise BadInputError(f"--threads must be >= 1, got {threads}")
+        self.threads = session_threads(threads)
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendUnavailableError(
                 f"torch on {device} needs a CUDA build of PyTorch and an NVIDIA GPU "

@@ -128,63 +128,39 @@ def _precision_text(r: BenchResult, mark: str = " (emulated)") -> str:
 
 
 def _emulation_note(r: BenchResult) -> str:
-    from toolkit.backends.ort import EMULATED_TRT, EMULATION_NOTE
+    from toolkit.backends.ort_options import emulation_note
 
-    what = EMULATION_NOTE if r.emulated == EMULATED_TRT else f"emulated: {r.emulated}"
+    what = emulation_note(str(r.emulated))
     return f"* {r.backend}: {what}; the latency is not int8 latency (no speedup shown)"
+
+
+# The table's columns after "model" (shown when the report holds several models).
+_COLUMNS = (
+    ("backend", "left"),
+    ("prec", "left"),
+    ("batch", "right"),
+    ("mean ms", "right"),
+    ("p50 ms", "right"),
+    ("p99 ms", "right"),
+    ("fps", "right"),
+    ("speedup", "right"),
+    ("status", "left"),
+)
 
 
 def render_table(report: BenchReport) -> Any:
     """A rich renderable for the terminal: the table, then each unavailable reason once."""
-    from rich import box
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
     results = report.results
     many_models = len({r.model for r in results}) > 1
-    title = "edgetk benchmark"
-    if results and not many_models:
-        title += f": {results[0].model}"
-    # Text, not markup strings: statuses hold brackets ("edgetk[gpu]") rich would eat.
-    table = Table(
-        title=Text(title),
-        caption=Text(_machine_line(report.machine)),
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    columns = [("model", "left")] if many_models else []
-    columns += [
-        ("backend", "left"),
-        ("prec", "left"),
-        ("batch", "right"),
-        ("mean ms", "right"),
-        ("p50 ms", "right"),
-        ("p99 ms", "right"),
-        ("fps", "right"),
-        ("speedup", "right"),
-        ("status", "left"),
-    ]
-    for col, justify in columns:
-        table.add_column(col, justify=justify, no_wrap=col != "model")  # type: ignore[arg-type]
+    table = _empty_table(report, many_models)
     bases = _base_index(results)
     notes: dict[str, int] = {}
     emulated: dict[str, None] = {}  # ordered set of the "*" notes
     for i, (r, sp) in enumerate(zip(results, speedups(results), strict=True)):
         lat = r.latency_ms or {}
-        if sp is None:
-            sp_text = "-"
-        elif bases.get((r.model, r.batch)) == i:
-            sp_text = "base"
-        else:
-            sp_text = f"{sp:.2f}x"
-        status = Text(r.status)
-        if r.emulated is not None and r.ran:
-            emulated[_emulation_note(r)] = None
-            status = Text("emulated", style="magenta")
-        elif not r.ok:
-            ref = notes.setdefault(f"{r.backend}: {r.status}", len(notes) + 1)
-            status = Text(f"n/a [{ref}]", style="yellow")
         model = [Text(Path(r.model).name if Path(r.model).suffix else r.model)]
         table.add_row(
             *(model if many_models else []),
@@ -195,11 +171,54 @@ def render_table(report: BenchReport) -> Any:
             _fmt(lat.get("p50")),
             _fmt(lat.get("p99")),
             _fmt(r.throughput_fps, 0),
-            sp_text,
-            status,
+            _speedup_text(sp, bases.get((r.model, r.batch)) == i),
+            _status_cell(r, notes, emulated),
         )
     lines = [Text(why, style="magenta") for why in emulated]
     lines += [Text(f"[{n}] {why}", style="yellow") for why, n in notes.items()]
     if len(results) > len(bases) and any(sp is not None for sp in speedups(results)):
         lines.insert(0, Text("speedup: mean latency of the first backend that ran / this one"))
     return Group(table, *lines)
+
+
+def _empty_table(report: BenchReport, many_models: bool) -> Any:
+    """The table with its title, machine caption and columns, no rows yet."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    results = report.results
+    title = "edgetk benchmark"
+    if results and not many_models:
+        title += f": {results[0].model}"
+    # Text, not markup strings: statuses hold brackets ("edgetk[gpu]") rich would eat.
+    table = Table(
+        title=Text(title),
+        caption=Text(_machine_line(report.machine)),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    columns = ((("model", "left"),) if many_models else ()) + _COLUMNS
+    for col, justify in columns:
+        table.add_column(col, justify=justify, no_wrap=col != "model")  # type: ignore[arg-type]
+    return table
+
+
+def _speedup_text(speedup: float | None, is_base: bool) -> str:
+    if speedup is None:
+        return "-"
+    return "base" if is_base else f"{speedup:.2f}x"
+
+
+def _status_cell(r: BenchResult, notes: dict[str, int], emulated: dict[str, None]) -> Any:
+    """The status cell; an emulated row's note goes to ``emulated``, a failure's to ``notes``
+    (numbered, each reason once)."""
+    from rich.text import Text
+
+    if r.emulated is not None and r.ran:
+        emulated[_emulation_note(r)] = None
+        return Text("emulated", style="magenta")
+    if not r.ok:
+        ref = notes.setdefault(f"{r.backend}: {r.status}", len(notes) + 1)
+        return Text(f"n/a [{ref}]", style="yellow")
+    return Text(r.status)

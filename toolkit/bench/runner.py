@@ -177,19 +177,23 @@ def _static_batch_error(session: Session, batch: int) -> str | None:
     return None
 
 
-def _open(
-    model: str,
-    backend: str,
-    batch: int,
-    warmup: int,
-    threads: int | None,
-    overrides: SpecOverrides | None,
-    weights: str | None,
-    seed: int,
-    model_source: str | None = None,
-) -> _Run | BenchResult:
+@dataclass(frozen=True)
+class _Setup:
+    """How every session of a benchmark is opened, fed and warmed up (see :func:`benchmark`)."""
+
+    warmup: int
+    threads: int | None
+    overrides: SpecOverrides | None
+    weights: str | None
+    seed: int
+    model_source: str | None
+
+
+def _open(model: str, backend: str, batch: int, setup: _Setup) -> _Run | BenchResult:
     """A ready-to-time run, or the result row saying why this backend cannot run."""
-    row = BenchResult(model=model, backend=backend, precision=None, batch=batch, warmup=warmup)
+    row = BenchResult(
+        model=model, backend=backend, precision=None, batch=batch, warmup=setup.warmup
+    )
     engine_ok = backend in ("tensorrt", "auto") and is_engine(model)
     if backend not in ("torch", "auto") and not is_onnx(model) and not engine_ok:
         row.precision = "fp32"
@@ -199,13 +203,13 @@ def _open(
         session = open_session(
             model,
             backend,
-            overrides=overrides,
-            threads=threads,
-            weights=weights,
+            overrides=setup.overrides,
+            threads=setup.threads,
+            weights=setup.weights,
             spinning=True,  # back-to-back calls: spinning threads answer fastest
             opt_batch=batch,
             # Only the torch backend of an .onnx file runs it (a reference is its own source).
-            model_source=model_source if backend == "torch" and is_onnx(model) else None,
+            model_source=setup.model_source if backend == "torch" and is_onnx(model) else None,
         )
     except (BackendUnavailableError, MissingDependencyError) as e:
         row.precision = _precision_of(model)
@@ -219,7 +223,7 @@ def _open(
     reason = _static_batch_error(session, batch)
     if reason is None:
         try:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(setup.seed)
             feed = {t.name: _input_array(t, session, batch, rng) for t in session.inputs}
         except BackendUnavailableError as e:
             reason = f"unavailable: {e}"
@@ -324,39 +328,50 @@ def benchmark(
     max_seconds = None
     if iters is None and duration is None:
         iters, max_seconds = DEFAULT_ITERS, DEFAULT_MAX_SECONDS
+    setup = _Setup(warmup, threads, overrides, weights, seed, model_source)
     report = BenchReport(machine=machine_info())
     for model in models:
-        name = str(model)
         for batch in batches:
             if progress is not None:
-                progress(f"{name} batch {batch}: {', '.join(backends)}")
-            rows: list[BenchResult] = []
-            runs: list[_Run] = []
-            try:
-                for backend in backends:
-                    got = _open(
-                        name, backend, int(batch), warmup, threads, overrides, weights, seed,
-                        model_source,
-                    )  # fmt: skip
-                    if isinstance(got, _Run):
-                        runs.append(got)
-                        rows.append(got.result)
-                    else:
-                        rows.append(got)
-                for r in runs:
-                    r.call(warmup)
-                    r.times.clear()
-                    r.gpu.clear()
-                    r.spent = 0.0
-                _time_runs(runs, iters, duration, max_seconds)
-            finally:
-                for r in runs:
-                    r.session.close()
-            for r in runs:
-                stats = LatencyStats.from_seconds(r.times)
-                r.result.latency_ms = stats.to_dict()
-                r.result.iters = stats.n
-                r.result.throughput_fps = round(int(batch) * 1000.0 / stats.mean, 3)
-                r.result.gpu_ms = r.gpu_stats()
+                progress(f"{model} batch {batch}: {', '.join(backends)}")
+            rows = _measure(str(model), int(batch), backends, setup, iters, duration, max_seconds)
             report.results.extend(rows)
     return report
+
+
+def _measure(
+    model: str,
+    batch: int,
+    backends: list[str],
+    setup: _Setup,
+    iters: int | None,
+    duration: float | None,
+    max_seconds: float | None,
+) -> list[BenchResult]:
+    """One model and batch on every backend: all opened and warmed up, then timed together."""
+    rows: list[BenchResult] = []
+    runs: list[_Run] = []
+    try:
+        for backend in backends:
+            got = _open(model, backend, batch, setup)
+            if isinstance(got, _Run):
+                runs.append(got)
+                rows.append(got.result)
+            else:
+                rows.append(got)
+        for r in runs:
+            r.call(setup.warmup)
+            r.times.clear()
+            r.gpu.clear()
+            r.spent = 0.0
+        _time_runs(runs, iters, duration, max_seconds)
+    finally:
+        for r in runs:
+            r.session.close()
+    for r in runs:
+        stats = LatencyStats.from_seconds(r.times)
+        r.result.latency_ms = stats.to_dict()
+        r.result.iters = stats.n
+        r.result.throughput_fps = round(batch * 1000.0 / stats.mean, 3)
+        r.result.gpu_ms = r.gpu_stats()
+    return rows

@@ -1,4 +1,5 @@
-"""The TensorRT optimization profile, planned from the ONNX input shapes and the batch flags.
+"""What a build will do, decided before TensorRT is touched: the options, the precision the
+ONNX file builds to, and the optimization profile from its input shapes and the batch flags.
 
 A dynamic batch axis becomes ``min..max`` tuned for ``opt`` (``--min/--opt/--max-batch``);
 other dynamic axes take the spec's size (``--imgsz``); a static batch is its own profile and
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from toolkit.build.precision import PrecisionReport, detect_precision, require_buildable
 from toolkit.errors import BadInputError
-from toolkit.model.spec import ModelSpec
+from toolkit.model.spec import ModelSpec, SpecOverrides
 
 # Default largest batch of a dynamic engine: enough for `benchmark --batch 1,8` and small
 # multi-camera batches, without the memory a large profile costs on a Jetson.
@@ -119,34 +122,14 @@ def plan_profile(
     check_batches(min_batch, opt_batch, max_batch)
     if not inputs:
         raise BadInputError("the ONNX model has no inputs")
+    flags = (min_batch, opt_batch, max_batch)
     resolved: tuple[int, int, int] | None = None
     profiles: list[InputProfile] = []
     for name, shape in inputs:
-        dims = list(shape)
-        if spec is not None and name == spec.input.name and len(dims) == len(spec.input.shape):
-            # axis 0 stays the graph's: the spec's batch is not a build decision
-            dims = [dims[0]] + [
-                g if g is not None else s
-                for g, s in zip(dims[1:], spec.input.shape[1:], strict=True)
-            ]
-        missing = [i for i, d in enumerate(dims) if d is None and i > 0]
-        if missing or not dims:
-            raise BadInputError(
-                f"input '{name}' has dynamic axes {missing} in shape "
-                f"{['?' if d is None else d for d in shape]}: pass --imgsz (and --channels) "
-                "or export with a fixed image size"
-            )
+        dims = _sized_dims(name, shape, spec)
         rest = tuple(int(d) for d in dims[1:])  # type: ignore[arg-type]
         if dims[0] is not None:
-            static = int(dims[0])
-            for flag, value in (("--min-batch", min_batch), ("--opt-batch", opt_batch),
-                                ("--max-batch", max_batch)):  # fmt: skip
-                if value is not None and value != static:
-                    raise BadInputError(
-                        f"input '{name}' has a static batch of {static}, {flag} {value} cannot "
-                        "apply: re-export with a dynamic batch (edgetk export --dynamic)"
-                    )
-            b = (static, static, static)
+            b = _static_batch(name, int(dims[0]), flags)
         else:
             if resolved is None:
                 resolved = _resolve(min_batch, opt_batch, max_batch)
@@ -160,3 +143,111 @@ def plan_profile(
             )
         )
     return BuildProfile(inputs=tuple(profiles))
+
+
+def _sized_dims(
+    name: str, shape: tuple[int | None, ...], spec: ModelSpec | None
+) -> list[int | None]:
+    """The input's dims with the spec's sizes in its dynamic non-batch axes (``--imgsz``);
+    any left unknown is an error."""
+    dims = list(shape)
+    if spec is not None and name == spec.input.name and len(dims) == len(spec.input.shape):
+        # axis 0 stays the graph's: the spec's batch is not a build decision
+        dims = [dims[0]] + [
+            g if g is not None else s for g, s in zip(dims[1:], spec.input.shape[1:], strict=True)
+        ]
+    missing = [i for i, d in enumerate(dims) if d is None and i > 0]
+    if missing or not dims:
+        raise BadInputError(
+            f"input '{name}' has dynamic axes {missing} in shape "
+            f"{['?' if d is None else d for d in shape]}: pass --imgsz (and --channels) "
+            "or export with a fixed image size"
+        )
+    return dims
+
+
+def _static_batch(
+    name: str, static: int, flags: tuple[int | None, int | None, int | None]
+) -> tuple[int, int, int]:
+    """A static batch is its own profile: a batch flag that says otherwise is refused."""
+    for flag, value in zip(("--min-batch", "--opt-batch", "--max-batch"), flags, strict=True):
+        if value is not None and value != static:
+            raise BadInputError(
+                f"input '{name}' has a static batch of {static}, {flag} {value} cannot "
+                "apply: re-export with a dynamic batch (edgetk export --dynamic)"
+            )
+    return static, static, static
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What ``edgetk build`` was asked for (recorded in the sidecar).
+
+    Attributes:
+        min_batch, opt_batch, max_batch: the dynamic-batch profile (None: defaults).
+        workspace: the workspace memory pool limit in bytes (None: TensorRT's default).
+        timing_cache: a timing cache file, read if present and updated after the build.
+        opt_level: ``builder_optimization_level`` 0..5 (3 is TensorRT's default).
+        dla_core: build for this DLA core with GPU fallback (Jetson, TensorRT 10.x).
+    """
+
+    min_batch: int | None = None
+    opt_batch: int | None = None
+    max_batch: int | None = None
+    workspace: int | None = None
+    timing_cache: str | None = None
+    opt_level: int = 3
+    dla_core: int | None = None
+
+    def validate(self) -> None:
+        if not 0 <= self.opt_level <= 5:
+            raise BadInputError(f"--opt-level must be 0..5, got {self.opt_level}")
+        if self.workspace is not None and self.workspace <= 0:
+            raise BadInputError(f"--workspace must be > 0, got {self.workspace} bytes")
+        if self.dla_core is not None and self.dla_core < 0:
+            raise BadInputError(f"--dla must be a DLA core number >= 0, got {self.dla_core}")
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything decided before TensorRT is touched (testable without it)."""
+
+    onnx: Path
+    spec: ModelSpec
+    precision: PrecisionReport
+    profile: BuildProfile
+
+
+def plan_build(
+    onnx_path: str | Path,
+    options: BuildOptions,
+    overrides: SpecOverrides | None = None,
+) -> BuildPlan:
+    """Read the ONNX file, its spec and precision, refuse what TensorRT cannot build, plan the
+    profile. No TensorRT needed.
+
+    Raises:
+        BadInputError: missing/corrupt file, a cpu-target QDQ model, bad batch flags.
+    """
+    from toolkit.model.modelfile import graph_io, load_onnx, spec_from_onnx
+
+    options.validate()
+    path = Path(onnx_path)
+    if path.suffix.lower() != ".onnx":
+        raise BadInputError(f"edgetk build takes an .onnx file, got {path}")
+    proto = load_onnx(path, load_weights=False)
+    spec = spec_from_onnx(proto)
+    if overrides is not None:
+        spec = overrides.apply(spec)
+    report = detect_precision(path, spec)
+    require_buildable(report, path, spec)
+    ins, _ = graph_io(proto)
+    mn, opt, mx = options.min_batch, options.opt_batch, options.max_batch
+    profile = plan_profile(ins, spec, min_batch=mn, opt_batch=opt, max_batch=mx)
+    if options.dla_core is not None and report.precision not in ("fp16", "int8"):
+        raise BadInputError(
+            f"DLA runs fp16 or int8 only and {path.name} is {report.precision}: "
+            "quantize it first (edgetk quantize --precision fp16|int8)"
+        )
+    return BuildPlan(onnx=path, spec=spec.with_changes(precision=report.precision),
+                     precision=report, profile=profile)  # fmt: skip

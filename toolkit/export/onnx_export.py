@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.errors import BadInputError, OutputExistsError, ParityError
+from toolkit.errors import BadInputError, OutputExistsError
 from toolkit.export.checks import (
-    ExportError,
     check_batch_axis,
     check_graph,
     check_opset,
@@ -24,7 +23,14 @@ from toolkit.export.checks import (
     output_shapes,
 )
 from toolkit.export.checks import simplify as slim_graph
-from toolkit.export.parity import ParityReport, check_parity, flatten_outputs, sample_inputs
+from toolkit.export.outputs import dry_run, settle_spec
+from toolkit.export.parity import (
+    ParityOptions,
+    ParityReport,
+    checked_parity,
+    sample_inputs,
+)
+from toolkit.fileio import check_output, save_onnx
 from toolkit.model.spec import ModelSpec, SpecOverrides, parse_imgsz, portable_spec
 
 if TYPE_CHECKING:
@@ -112,86 +118,151 @@ def export_onnx(
         ExportError: the exporter failed or produced something other than asked.
         ParityError: the parity check failed (with ``check``).
     """
-    import torch
-
-    from toolkit.fileio import check_output, save_onnx
-    from toolkit.loading import LoadedModel, load_model
-    from toolkit.model.modelfile import write_spec
-
     started = time.perf_counter()
     out = check_output(output, force)  # before the slow part: fail fast
     _validate(batch, max_batch, opset, samples, atol, rtol)
     overrides = _merge_overrides(overrides, imgsz, channels)
+    loaded = _load(model, weights, num_classes, overrides)
+    opts = _Options(batch, max_batch, opset, simplify, check, atol, rtol, samples, seed)
+    graph = _to_onnx(loaded, overrides, opts)
+    parity = checked_parity(loaded.module, graph.proto, graph.spec, opts.parity, out)
+    spec = _write(graph, loaded.source, opts, out, force)
+    return _report(out, loaded.source, graph, opts, parity, spec, started)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The export options :func:`export_onnx` checked (see its arguments)."""
+
+    batch: int | None
+    max_batch: int | None
+    opset: int | None
+    simplify: bool
+    check: bool
+    atol: float
+    rtol: float
+    samples: int
+    seed: int
+
+    @property
+    def dynamic(self) -> bool:
+        return self.batch is None
+
+    @property
+    def parity(self) -> ParityOptions:
+        return ParityOptions(self.batch, self.max_batch, self.samples, self.atol, self.rtol,
+                             self.seed, self.check)  # fmt: skip
+
+
+@dataclass
+class _Graph:
+    """The exported, checked (and simplified) graph, before the spec is written into it."""
+
+    proto: Any
+    spec: ModelSpec
+    output_name: str
+    exporter: str
+    opset: int
+    lines: list[str]
+    export_seconds: float
+    nodes_before: int
+    nodes_after: int
+
+
+def _load(
+    model: str | Path | LoadedModel,
+    weights: str | None,
+    num_classes: int | None,
+    overrides: SpecOverrides,
+) -> LoadedModel:
+    """The PyTorch model to export, with ``overrides`` applied to its spec."""
+    from toolkit.loading import LoadedModel, load_model
+
     if isinstance(model, LoadedModel):
         if weights is not None or num_classes is not None:
             raise BadInputError("weights and num_classes apply to a model reference")
-        loaded = replace(model, spec=overrides.apply(model.spec))
-    else:
-        loaded = load_model(
-            str(model), weights=weights, num_classes=num_classes, overrides=overrides
-        )
-    spec = loaded.spec
-    c, (h, w) = spec.input.channels, spec.input.hw
-    dynamic = batch is None
+        return replace(model, spec=overrides.apply(model.spec))
+    return load_model(str(model), weights=weights, num_classes=num_classes, overrides=overrides)
 
+
+def _to_onnx(loaded: LoadedModel, overrides: SpecOverrides, opts: _Options) -> _Graph:
+    """Dry-run, export, check and simplify the graph; settle the spec from the outputs."""
+    import torch
+
+    spec = loaded.spec
     # The example batch is 2 for a dynamic axis: torch specializes size-1 dimensions.
-    example = torch.from_numpy(sample_inputs(spec, [batch or 2], seed)[0])
-    ref_outputs = _dry_run(loaded.module, example, loaded.source, dynamic)
-    spec = _settle_spec(spec, loaded.spec_is_default, overrides, ref_outputs, dynamic)
+    example = torch.from_numpy(sample_inputs(spec, [opts.batch or 2], opts.seed)[0])
+    ref_outputs = dry_run(loaded.module, example, loaded.source, opts.dynamic)
+    spec = settle_spec(spec, loaded.spec_is_default, overrides, ref_outputs, opts.dynamic)
     first_name = "logits" if spec.output.format == "logits" else "output"
     names = [first_name] + [f"output{i}" for i in range(1, len(ref_outputs))]
 
     t0 = time.perf_counter()
-    proto, exporter, lines = _export(loaded.module, example, names, dynamic, max_batch, opset)
+    proto, exporter, lines = _export(
+        loaded.module, example, names, opts.dynamic, opts.max_batch, opts.opset
+    )
     export_seconds = time.perf_counter() - t0
-    got_opset = check_opset(proto, opset, lines)
+    got_opset = check_opset(proto, opts.opset, lines)
     name_io(proto, INPUT_NAME, first_name)
-    check_batch_axis(proto, dynamic, batch)
+    check_batch_axis(proto, opts.dynamic, opts.batch)
     proto = check_graph(proto)
     nodes_before = len(proto.graph.node)
-    if simplify:
+    if opts.simplify:
         proto = check_graph(_simplify(proto))
-        check_batch_axis(proto, dynamic, batch)
-    nodes_after = len(proto.graph.node)
+        check_batch_axis(proto, opts.dynamic, opts.batch)
+    return _Graph(proto, spec, first_name, exporter, got_opset, lines, export_seconds,
+                  nodes_before, len(proto.graph.node))  # fmt: skip
 
-    parity = _parity(loaded.module, proto, spec, batch, max_batch, samples, atol, rtol, seed, check)
-    if check and not parity.passed:
-        raise ParityError(
-            f"ONNX Runtime differs from PyTorch: {parity.reason} ({_numbers(parity)}); "
-            f"{out} was not written (--no-check writes it anyway)"
-        )
 
+def _write(graph: _Graph, source: str, opts: _Options, out: Path, force: bool) -> ModelSpec:
+    """Embed the final spec (fp32, the input's name and shape, portable paths) and write."""
+    from toolkit.model.modelfile import write_spec
+
+    spec = graph.spec
+    c, (h, w) = spec.input.channels, spec.input.hw
     spec = spec.with_changes(
-        input=replace(spec.input, name=INPUT_NAME, shape=(batch, c, h, w)),
-        output=replace(spec.output, name=first_name),
+        input=replace(spec.input, name=INPUT_NAME, shape=(opts.batch, c, h, w)),
+        output=replace(spec.output, name=graph.output_name),
         precision="fp32",
-        source=loaded.source,
+        source=source,
     )
     # Files it names are recorded relative to the output's folder: the ONNX file and its
     # net.py / weights can then move together, and `--backend torch` runs from anywhere.
     spec = portable_spec(spec, out.parent)
-    write_spec(proto, spec)
+    write_spec(graph.proto, spec)
     if out.exists() and not force:  # it appeared while we were exporting
         raise OutputExistsError(f"output exists: {out} (pass --force to overwrite)")
-    save_onnx(proto, out)
+    save_onnx(graph.proto, out)
+    return spec
+
+
+def _report(
+    out: Path,
+    source: str,
+    graph: _Graph,
+    opts: _Options,
+    parity: ParityReport,
+    spec: ModelSpec,
+    started: float,
+) -> ExportReport:
     return ExportReport(
         output=str(out),
-        source=loaded.source,
-        exporter=exporter,
-        opset=got_opset,
+        source=source,
+        exporter=graph.exporter,
+        opset=graph.opset,
         input_name=INPUT_NAME,
-        input_shape=[batch, c, h, w],
-        output_shapes=output_shapes(proto),
-        dynamic_batch=dynamic,
-        nodes_before=nodes_before,
-        nodes_after=nodes_after,
-        simplified=simplify,
+        input_shape=list(spec.input.shape),
+        output_shapes=output_shapes(graph.proto),
+        dynamic_batch=opts.dynamic,
+        nodes_before=graph.nodes_before,
+        nodes_after=graph.nodes_after,
+        simplified=opts.simplify,
         file_size_bytes=out.stat().st_size,
-        export_seconds=round(export_seconds, 3),
+        export_seconds=round(graph.export_seconds, 3),
         total_seconds=round(time.perf_counter() - started, 3),
         parity=parity,
         spec=spec,
-        log=lines,
+        log=graph.lines,
     )
 
 
@@ -237,75 +308,6 @@ def _merge_overrides(
     return overrides
 
 
-def _dry_run(module: Any, example: Any, source: str, dynamic: bool) -> list[Any]:
-    """One eager forward pass: a wrong input size fails here, before the slow export."""
-    import torch
-
-    try:
-        with torch.no_grad():
-            outputs = flatten_outputs(module(example))
-    except Exception as e:  # user code: any error means it cannot run at this size
-        if dynamic and _runs_at_batch_one(module, example):
-            raise BadInputError(
-                f"{source} runs at batch 1 only, so its batch axis cannot be dynamic: "
-                "export a static batch with --batch 1"
-            ) from e
-        shape = "x".join(str(s) for s in example.shape)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise BadInputError(
-            f"{source} fails on a {shape} input: {type(e).__name__}: {first} "
-            "(check --imgsz and --channels)"
-        ) from e
-    if not outputs:
-        raise BadInputError(f"{source} returns no tensors")
-    return outputs
-
-
-def _runs_at_batch_one(module: Any, example: Any) -> bool:
-    import torch
-
-    try:
-        with torch.no_grad():
-            module(example[:1])
-    except Exception:  # any failure: it does not run at batch 1 either
-        return False
-    return True
-
-
-def _settle_spec(
-    spec: ModelSpec,
-    guess: bool,
-    overrides: SpecOverrides,
-    outputs: list[Any],
-    dynamic: bool,
-) -> ModelSpec:
-    """Task and output format (guessed from the output shape when the spec is only defaults);
-    labels must match the classifier's width."""
-    from toolkit.model.modelfile import guess_output_format
-
-    shape = tuple(outputs[0].shape)
-    if dynamic:
-        shape = (None, *shape[1:])
-    if guess and overrides.task is None and overrides.output_format is None:
-        try:
-            task, fmt = guess_output_format(shape)
-        except BadInputError:
-            task, fmt = spec.task, spec.output.format
-        if task != spec.task or fmt != spec.output.format:
-            pre = spec.preprocess
-            if task == "detect" and overrides.resize is None:
-                pre = replace(pre, resize="letterbox")
-            spec = spec.with_changes(
-                task=task, output=replace(spec.output, format=fmt), preprocess=pre
-            )
-    width = shape[1] if len(shape) == 2 else None
-    if spec.task == "classify" and spec.labels and width not in (None, len(spec.labels)):
-        raise BadInputError(
-            f"{len(spec.labels)} labels given but the model outputs {shape[1]} classes"
-        )
-    return spec
-
-
 def _export(
     module: Any,
     example: Any,
@@ -326,51 +328,3 @@ def _simplify(proto: Any) -> Any:
 
     with quiet_exporter():  # onnxslim may print; keep stdout for --json
         return slim_graph(proto)
-
-
-def _parity(
-    module: Any,
-    proto: Any,
-    spec: ModelSpec,
-    batch: int | None,
-    max_batch: int | None,
-    samples: int,
-    atol: float,
-    rtol: float,
-    seed: int,
-    check: bool,
-) -> ParityReport:
-    if batch is None:
-        # Several batch sizes: also proves the dynamic axis runs in ONNX Runtime.
-        sizes = [min(1 + i % 3, max_batch or 3) for i in range(samples)]
-    else:
-        # About 8 images in all: a large static batch needs fewer calls.
-        sizes = [batch] * max(1, min(samples, 8 // batch))
-    try:
-        return check_parity(
-            module,
-            proto.SerializeToString(),
-            spec,
-            batch_sizes=sizes,
-            atol=atol,
-            rtol=rtol,
-            classifier=spec.task == "classify",
-            seed=seed + 1,
-        )
-    except Exception as e:  # onnxruntime raises its own types (Fail, InvalidGraph...)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        why = f"ONNX Runtime cannot run the exported model: {type(e).__name__}: {first}"
-        if check:
-            raise ExportError(f"{why} (--no-check writes the file anyway)") from e
-        log.warning("%s", why)
-        return ParityReport(status=f"skipped: {why}", reason=why, atol=atol, rtol=rtol)
-
-
-def _numbers(p: ParityReport) -> str:
-    parts = []
-    if p.max_abs_diff is not None:
-        parts.append(f"max abs diff {p.max_abs_diff:.3g}, rel {p.rel_error:.3g}")
-    if p.top1_agreement is not None:
-        parts.append(f"top-1 agreement {p.top1_agreement:.1%}")
-    parts.append(f"{p.rows} images")
-    return ", ".join(parts)

@@ -22,10 +22,10 @@ from toolkit.model.spec import (
     ModelSpec,
     OutputSpec,
     PreprocessSpec,
-    SpecFieldError,
     SpecOverrides,
     check_label_count,
 )
+from toolkit.model.spec_schema import SpecFieldError
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def _ul_literal(key: str, text: str) -> Any:
 
 def _ul_check(key: str, value: Any) -> str | None:
     """Why a parsed Ultralytics value has the wrong type or size, or None."""
-    from toolkit.model.spec import MAX_IMGSZ, MAX_LABEL_CHARS
+    from toolkit.model.spec_schema import MAX_IMGSZ, MAX_LABEL_CHARS
 
     def size(v: Any, hi: int) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= hi
@@ -251,35 +251,12 @@ def spec_from_onnx(model: Any, source: str | None = None) -> ModelSpec:
         h, w = (imgsz, imgsz) if isinstance(imgsz, int) else (imgsz[0], imgsz[-1])
         shape_l[2] = shape_l[2] or int(h)
         shape_l[3] = shape_l[3] or int(w)
-    labels: tuple[str, ...] = ()
-    names = ul.get("names")
-    if isinstance(names, dict):
-        labels = tuple(str(names[k]) for k in sorted(names))
-    elif isinstance(names, (list, tuple)):
-        labels = tuple(str(n) for n in names)
-
     out_shape = outs[0][1] if outs else ()
-    ul_task = ul.get("task")
-    if ul_task == "detect" or (ul_task is None and len(out_shape) == 3):
-        task, fmt = guess_output_format(out_shape)
-        if task != "detect":
-            task, fmt = "detect", "yolov8"
-    else:
-        try:
-            task, fmt = guess_output_format(out_shape)
-        except BadInputError:
-            task, fmt = "classify", "logits"
-
-    if task == "detect":
-        # YOLO convention: RGB, 0..1, letterbox with grey 114 padding.
-        pre = PreprocessSpec(resize="letterbox", scale=1 / 255)
-    else:
-        # The common convention for foreign classifiers (torchvision, timm): ImageNet stats.
-        pre = PreprocessSpec(resize="center-crop", mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    task, fmt = _foreign_output(ul.get("task"), out_shape)
     channels = shape_l[1] or 3
     color = "gray" if channels == 1 else "rgb"
-    if channels == 1:
-        pre = replace(pre, mean=pre.mean[:1], std=pre.std[:1])
+    pre = _foreign_preprocess(task, channels)
+    labels = _ultralytics_labels(ul.get("names"))
     spec = ModelSpec(
         task=task,  # type: ignore[arg-type]
         input=InputSpec(name=name, shape=tuple(shape_l), color=color),  # type: ignore[arg-type]
@@ -291,6 +268,41 @@ def spec_from_onnx(model: Any, source: str | None = None) -> ModelSpec:
     )
     _check_labels(spec, outs, "names")
     return spec
+
+
+def _ultralytics_labels(names: Any) -> tuple[str, ...]:
+    """Ultralytics' ``names`` (``{0: 'person', ...}`` or a list) as labels."""
+    if isinstance(names, dict):
+        return tuple(str(names[k]) for k in sorted(names))
+    if isinstance(names, (list, tuple)):
+        return tuple(str(n) for n in names)
+    return ()
+
+
+def _foreign_output(ul_task: Any, out_shape: tuple[int | None, ...]) -> tuple[str, str]:
+    """Task and output format of a foreign file: Ultralytics' task, else the output's shape."""
+    if ul_task == "detect" or (ul_task is None and len(out_shape) == 3):
+        task, fmt = guess_output_format(out_shape)
+        if task != "detect":
+            task, fmt = "detect", "yolov8"
+        return task, fmt
+    try:
+        return guess_output_format(out_shape)
+    except BadInputError:
+        return "classify", "logits"
+
+
+def _foreign_preprocess(task: str, channels: int) -> PreprocessSpec:
+    """The preprocessing convention of a foreign model of ``task``."""
+    if task == "detect":
+        # YOLO convention: RGB, 0..1, letterbox with grey 114 padding.
+        pre = PreprocessSpec(resize="letterbox", scale=1 / 255)
+    else:
+        # The common convention for foreign classifiers (torchvision, timm): ImageNet stats.
+        pre = PreprocessSpec(resize="center-crop", mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    if channels == 1:
+        pre = replace(pre, mean=pre.mean[:1], std=pre.std[:1])
+    return pre
 
 
 def _output_shape(spec: ModelSpec, outs: list[tuple[str, tuple[int | None, ...]]]) -> Any:

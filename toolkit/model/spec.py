@@ -8,26 +8,28 @@ from flags (:class:`SpecOverrides`) and defaults.
 from __future__ import annotations
 
 import json
-import math
-import os
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from toolkit._version import __version__
 from toolkit.errors import BadInputError
+from toolkit.model.paths import portable_ref, resolve_ref
+from toolkit.model.spec_schema import (
+    MAX_IMGSZ,
+    MAX_METADATA_CHARS,
+    OUTPUT_FORMATS,
+    SpecFieldError,
+    check_spec_data,
+    value_kind,
+)
 
 Task = Literal["classify", "detect"]
 ColorOrder = Literal["rgb", "bgr", "gray"]
 ResizeMode = Literal["letterbox", "stretch", "center-crop"]
 
 METADATA_KEY = "edgetk"
-TASKS = ("classify", "detect")
-COLORS = ("rgb", "bgr", "gray")
-RESIZE_MODES = ("letterbox", "stretch", "center-crop")
-OUTPUT_FORMATS = ("logits", "probs", "yolov8", "yolov5", "yolo-nms")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -124,14 +126,14 @@ class ModelSpec:
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         """Build a spec from JSON data, ignoring unknown keys (files from newer versions).
 
-        The data is checked against the schema (:data:`SCHEMA`) before anything is built, so
-        every command sees only well-typed values.
+        The data is checked against the schema (:data:`~toolkit.model.spec_schema.SCHEMA`)
+        before anything is built, so every command sees only well-typed values.
 
         Raises:
             BadInputError: ``invalid model metadata: <field>: <why>``.
         """
         if not isinstance(d, dict):
-            raise BadInputError(f"invalid model metadata: expected an object, got {_kind(d)}")
+            raise BadInputError(f"invalid model metadata: expected an object, got {value_kind(d)}")
         try:
             check_spec_data(d)
             spec = _build_spec(cls, d)
@@ -158,7 +160,7 @@ class ModelSpec:
         if not isinstance(data, dict):
             raise BadInputError(
                 f"invalid model metadata: {METADATA_KEY}: expected a JSON object, "
-                f"got {_kind(data)}"
+                f"got {value_kind(data)}"
             )
         return cls.from_dict(data)
 
@@ -206,293 +208,10 @@ def _build_spec(cls: type[ModelSpec], d: dict[str, Any]) -> ModelSpec:
     return cls(**top)
 
 
-# -- the schema: each dataclass field -> a check ------------------------------------------------
-#
-# A model file is input like any other: its spec is checked once, when it is read, so that a
-# string scale or a 10^6-wide shape fails there with the field named, not deep in numpy.
-
-# Limits on what a spec may hold (the largest real cameras and models fit well inside).
-MAX_IMGSZ = 8192  # pixels per side: --imgsz and the spec's input height and width
-MAX_BATCH = 4096  # a static batch axis
-MAX_CHANNELS = 16
-MAX_LABELS = 100_000
-MAX_LABEL_CHARS = 1_000
-MAX_METADATA_CHARS = 4_000_000  # the JSON text of one spec
-MAX_EXTRA_DEPTH = 16  # nesting of the free-form ``extra`` object
-
-
-class SpecFieldError(BadInputError):
-    """A spec field holds an unusable value; the message is ``<field>: <why>``."""
-
-    def __init__(self, field_name: str, why: str) -> None:
-        super().__init__(f"{field_name}: {why}")
-        self.field = field_name
-        self.why = why
-
-
-Check = Callable[[Any], str | None]  # None when the value is fine, else why it is not
-
-
-def _kind(v: Any) -> str:
-    """How a JSON value reads in a message: its type, and a short excerpt of strings."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, str):
-        return f"a string ({v[:40]!r})"
-    if isinstance(v, (int, float)):
-        return f"a number ({v!r})"
-    if isinstance(v, (list, tuple)):
-        return "a list"
-    if isinstance(v, dict):
-        return "an object"
-    return type(v).__name__
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _string(v: Any) -> str | None:
-    return None if isinstance(v, str) else f"expected a string, got {_kind(v)}"
-
-
-def _optional_string(v: Any) -> str | None:
-    return None if v is None else _string(v)
-
-
-def _optional_bool(v: Any) -> str | None:
-    if v is None or isinstance(v, bool):
-        return None
-    return f"expected true, false or null, got {_kind(v)}"
-
-
-def _choice(what: str, options: tuple[str, ...]) -> Check:
-    def check(v: Any) -> str | None:
-        if isinstance(v, str) and v in options:
-            return None
-        shown = f"'{v[:40]}'" if isinstance(v, str) else _kind(v)
-        return f"unknown {what} {shown} (expected one of {', '.join(options)})"
-
-    return check
-
-
-def _number_in(lo: float, hi: float, *, lo_open: bool = False) -> Check:
-    def check(v: Any) -> str | None:
-        if not _is_number(v):
-            return f"expected a number, got {_kind(v)}"
-        if v < lo or v > hi or (lo_open and v == lo):
-            return f"{v!r} is outside {'(' if lo_open else '['}{lo:g}, {hi:g}]"
-        return None
-
-    return check
-
-
-def _int_in(lo: int, hi: int) -> Check:
-    def check(v: Any) -> str | None:
-        if not _is_int(v):
-            return f"expected an integer, got {_kind(v)}"
-        return None if lo <= v <= hi else f"{v} is outside {lo}..{hi}"
-
-    return check
-
-
-def _floats(*, nonzero: bool) -> Check:
-    def check(v: Any) -> str | None:
-        if not isinstance(v, (list, tuple)) or not 1 <= len(v) <= MAX_CHANNELS:
-            return f"expected a list of 1 to {MAX_CHANNELS} numbers, got {_kind(v)}"
-        for i, x in enumerate(v):
-            if not _is_number(x):
-                return f"item {i} is not a finite number ({_kind(x)})"
-            if nonzero and x == 0:
-                return f"item {i} is zero (it divides)"
-        return None
-
-    return check
-
-
-# Axis -> (name, largest size) of the NCHW image input.
-_AXES = (("batch", MAX_BATCH), ("channels", MAX_CHANNELS), ("height", MAX_IMGSZ),
-         ("width", MAX_IMGSZ))  # fmt: skip
-
-
-def _shape(v: Any) -> str | None:
-    if not isinstance(v, (list, tuple)):
-        return f"expected a list of 4 sizes (NCHW), got {_kind(v)}"
-    if len(v) != 4:
-        return f"expected 4 sizes (NCHW), got {len(v)}"
-    for (axis, hi), d in zip(_AXES, v, strict=True):
-        if d is None:
-            continue
-        if not _is_int(d):
-            return f"{axis} must be an integer or null, got {_kind(d)}"
-        if not 1 <= d <= hi:
-            return f"{axis} {d} is outside 1..{hi}"
-    return None
-
-
-def _labels(v: Any) -> str | None:
-    if not isinstance(v, (list, tuple)):
-        return f"expected a list of strings, got {_kind(v)}"
-    if len(v) > MAX_LABELS:
-        return f"{len(v):,} labels, more than {MAX_LABELS:,}"
-    for i, x in enumerate(v):
-        if not isinstance(x, str):
-            return f"item {i} is not a string ({_kind(x)})"
-        if len(x) > MAX_LABEL_CHARS:
-            return f"item {i} is longer than {MAX_LABEL_CHARS} characters"
-    return None
-
-
-def _depth_over(v: Any, limit: int) -> bool:
-    """Whether JSON value ``v`` nests deeper than ``limit`` (iterative: no recursion to blow)."""
-    stack = [(v, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth >= limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((c, depth + 1) for c in children)
-    return False
-
-
-def _extra(v: Any) -> str | None:
-    if not isinstance(v, dict):
-        return f"expected an object, got {_kind(v)}"
-    if _depth_over(v, MAX_EXTRA_DEPTH):
-        return f"nested deeper than {MAX_EXTRA_DEPTH} levels"
-    weights = v.get("weights")
-    if weights is not None and not isinstance(weights, str):
-        return f"weights: expected a string or null, got {_kind(weights)}"
-    return None
-
-
-# One table per dataclass: field -> check. A missing field takes the dataclass default; a
-# nested dataclass is a (prefix, table) pair. Unknown keys are ignored (newer files).
-INPUT_SCHEMA: dict[str, Check] = {
-    "name": _string,
-    "shape": _shape,
-    "layout": _choice("layout", ("NCHW",)),
-    "color": _choice("color order", COLORS),
-    "dtype": _string,
-}
-PREPROCESS_SCHEMA: dict[str, Check] = {
-    "resize": _choice("resize mode", RESIZE_MODES),
-    "scale": _number_in(0.0, 1e6, lo_open=True),
-    "mean": _floats(nonzero=False),
-    "std": _floats(nonzero=True),
-    "pad_value": _int_in(0, 255),
-    "crop_pct": _number_in(0.0, 1.0, lo_open=True),
-}
-OUTPUT_SCHEMA: dict[str, Check] = {
-    "format": _choice("output format", OUTPUT_FORMATS),
-    "name": _optional_string,
-}
-SCHEMA: dict[str, Check | tuple[str, dict[str, Check]]] = {
-    "task": _choice("task", TASKS),
-    "input": ("input", INPUT_SCHEMA),
-    "preprocess": ("preprocess", PREPROCESS_SCHEMA),
-    "labels": _labels,
-    "output": ("output", OUTPUT_SCHEMA),
-    "precision": _string,
-    "source": _optional_string,
-    "random_weights": _optional_bool,
-    "version": _string,
-    "extra": _extra,
-}
-
-
-def check_spec_data(d: dict[str, Any]) -> None:
-    """Check spec data (JSON-shaped: lists or tuples) against :data:`SCHEMA`.
-
-    Raises:
-        SpecFieldError: the first field that fails, as ``<field>: <why>``.
-    """
-    for key, rule in SCHEMA.items():
-        if key not in d:
-            continue
-        value = d[key]
-        if isinstance(rule, tuple):
-            prefix, table = rule
-            if not isinstance(value, dict):
-                raise SpecFieldError(prefix, f"expected an object, got {_kind(value)}")
-            for sub, check in table.items():
-                if sub in value and (why := check(value[sub])) is not None:
-                    raise SpecFieldError(f"{prefix}.{sub}", why)
-        elif (why := rule(value)) is not None:
-            raise SpecFieldError(key, why)
-
-
-# -- files a spec names: portable between folders ---------------------------------------------
-
-# References that name no file (kept as they are); "package:" is a zoo entry's shipped weights.
-_NAMED_PREFIXES = ("zoo:", "torchvision:", "timm:", "package:")
-_PROGRAM_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript", ".pt2")
-
-
-def _split_file(ref: str, *, any_file: bool) -> tuple[str, str] | None:
-    """``(file, rest)`` when ``ref`` names a file (``net.py:Net`` -> ``("net.py", ":Net")``).
-
-    ``any_file``: the whole string is a path unless it is a named reference (weights); else
-    only ``*.py:Name`` and saved programs are files (``package.module:Name`` is not).
-    """
-    if ref.startswith(_NAMED_PREFIXES):
-        return None
-    target, sep, symbol = ref.rpartition(":")
-    if sep and target.endswith(".py"):
-        return target, sep + symbol
-    if any_file or ref.lower().endswith(_PROGRAM_SUFFIXES):
-        return ref, ""
-    return None
-
-
-def portable_ref(ref: str, folder: str | Path, *, any_file: bool = False) -> str:
-    """``ref`` with its file (as found from the working folder) relative to ``folder``.
-
-    ``folder`` is where the model file is written: recorded this way, the model and its
-    ``net.py`` keep working when moved together, from any working folder.
-    """
-    parts = _split_file(ref, any_file=any_file)
-    if parts is None:
-        return ref
-    file, rest = parts
-    try:
-        rel = os.path.relpath(os.path.abspath(file), os.path.abspath(folder))
-    except ValueError:  # another drive (Windows): no relative path exists
-        return os.path.abspath(file) + rest
-    return Path(rel).as_posix() + rest
-
-
-def resolve_ref(ref: str, folder: str | Path, *, any_file: bool = False) -> str:
-    """A recorded ``ref`` made usable from here: its relative file is looked up in ``folder``.
-
-    ``folder`` is the model file's folder. Files written before paths were recorded that way
-    hold them relative to where the export ran: such a path is kept when it exists from the
-    working folder and not beside the model.
-    """
-    parts = _split_file(ref, any_file=any_file)
-    if parts is None:
-        return ref
-    file, rest = parts
-    p = Path(file)
-    if p.is_absolute():
-        return ref
-    beside = Path(os.path.normpath(Path(folder) / p))
-    if p.exists() and not beside.exists():
-        return ref
-    return f"{beside}{rest}"
-
-
 def portable_spec(
     spec: ModelSpec, folder: str | Path, *, read_from: str | Path | None = None
 ) -> ModelSpec:
-    """``spec`` with ``source`` and ``extra["weights"]`` relative to ``folder`` (see portable_ref).
+    """``spec`` with ``source`` and ``extra["weights"]`` relative to ``folder`` (see :func:`~toolkit.model.paths.portable_ref`).
 
     ``read_from``: the folder of the model file ``spec`` was read from (its paths are relative
     to it); None: they are as the user typed them (relative to the working folder).
@@ -610,8 +329,6 @@ def parse_labels(value: str | None) -> tuple[str, ...] | None:
     """``--labels``: a file with one label per line, or a comma-separated list."""
     if value is None:
         return None
-    from pathlib import Path
-
     p = Path(value)
     if p.suffix in {".txt", ".names", ".labels"} or p.is_file():
         if not p.is_file():
@@ -640,9 +357,7 @@ def parse_imgsz(value: str | int | None) -> tuple[int, int] | None:
         nums = nums * 2
     if not all(1 <= n <= MAX_IMGSZ for n in nums):
         # An image side past this is a typo, not a camera: 100000x100000 float32 is 447 GiB.
-        raise BadInputError(
-            f"--imgsz must be 1..{MAX_IMGSZ} pixels per side, got '{text[:40]}'"
-        )
+        raise BadInputError(f"--imgsz must be 1..{MAX_IMGSZ} pixels per side, got '{text[:40]}'")
     return nums[0], nums[1]
 
 

@@ -15,6 +15,7 @@ import logging
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from toolkit.errors import MissingDependencyError, ToolkitError
@@ -83,6 +84,44 @@ def _decode(name: Any) -> str:
     return str(name).strip()
 
 
+def nvidia_smi_query(
+    fields: str, *, device_id: int | None = None, units: bool = True, timeout: float = 5.0
+) -> list[list[str]] | None:
+    """Rows of ``nvidia-smi --query-gpu=FIELDS`` (one per GPU, stripped comma-separated parts).
+
+    ``device_id`` limits the query to one GPU, ``units=False`` drops units (``nounits``).
+    None when nvidia-smi is missing, fails or times out; never raises.
+    """
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    fmt = "--format=csv,noheader" if units else "--format=csv,noheader,nounits"
+    cmd = [exe] + ([f"--id={device_id}"] if device_id is not None else [])
+    try:
+        out = subprocess.run(
+            [*cmd, f"--query-gpu={fields}", fmt],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return [[p.strip() for p in line.split(",")] for line in out.stdout.strip().splitlines()]
+
+
+def jetson_model() -> str | None:
+    """The board name on a Jetson (L4T has no nvidia-smi), else None."""
+    if not Path("/etc/nv_tegra_release").exists():
+        return None
+    try:
+        return Path("/proc/device-tree/model").read_text(errors="replace").strip("\x00 \n")
+    except OSError:
+        return "NVIDIA Jetson"
+
+
 def gpu_identity(device_id: int = 0) -> GpuIdentity:
     """Name and compute capability of CUDA device ``device_id``.
 
@@ -95,23 +134,9 @@ def gpu_identity(device_id: int = 0) -> GpuIdentity:
         return GpuIdentity(_decode(props.name), f"{props.major}.{props.minor}")
     except (MissingDependencyError, ToolkitError) as e:
         log.debug("cuda-python device query failed: %s", e)
-    exe = shutil.which("nvidia-smi")
-    if exe is not None:
-        try:
-            out = subprocess.run(
-                [exe, f"--id={device_id}", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-                check=False,
-            )
-            parts = [p.strip() for p in out.stdout.strip().split(",")]
-            if out.returncode == 0 and len(parts) == 2:
-                return GpuIdentity(parts[0], parts[1])
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    from toolkit.platform.machine import jetson_model
-
+    rows = nvidia_smi_query("name,compute_cap", device_id=device_id)
+    if rows is not None and len(rows) == 1 and len(rows[0]) == 2:
+        return GpuIdentity(rows[0][0], rows[0][1])
     return GpuIdentity(jetson_model(), None)
 
 

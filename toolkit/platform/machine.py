@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import importlib
 import platform
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from toolkit._version import __version__
 from toolkit.platform.cpu import logical_cores, physical_cores
+from toolkit.platform.gpu import jetson_model, nvidia_smi_query
 
 # module name -> how to read its version (the module attribute).
 _VERSIONED = {
@@ -52,40 +51,16 @@ def memory_gb() -> float | None:
 
 def nvidia_gpus(timeout: float = 5.0) -> list[dict[str, Any]] | None:
     """GPUs from ``nvidia-smi`` (name, driver, memory_mb), or None without it or a GPU."""
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return None
-    query = "--query-gpu=name,driver_version,memory.total"
-    try:
-        out = subprocess.run(
-            [exe, query, "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
+    rows = nvidia_smi_query("name,driver_version,memory.total", units=False, timeout=timeout)
+    if rows is None:
         return None
     gpus = []
-    for line in out.stdout.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
+    for parts in rows:
         if len(parts) != 3:
             continue
         mem = int(parts[2]) if parts[2].isdigit() else None
         gpus.append({"name": parts[0], "driver": parts[1], "memory_mb": mem})
     return gpus or None
-
-
-def jetson_model() -> str | None:
-    """The board name on a Jetson (L4T has no nvidia-smi), else None."""
-    if not Path("/etc/nv_tegra_release").exists():
-        return None
-    try:
-        return Path("/proc/device-tree/model").read_text(errors="replace").strip("\x00 \n")
-    except OSError:
-        return "NVIDIA Jetson"
 
 
 def gpu_name() -> str | None:
