@@ -30,6 +30,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from toolkit.live.sinks import Sink
+
 
 def rss_mb() -> float:
     """The current resident set size in MiB (Linux /proc; peak RSS elsewhere)."""
@@ -40,21 +42,18 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class RssProbe:
+class RssProbe(Sink):
     """A sink that notes the RSS when given frame counts have been processed."""
-
-    needs_image = False
 
     def __init__(self, at: tuple[int, ...]) -> None:
         self.at, self.samples, self.n = set(at), {}, 0
 
-    def write(self, event: dict[str, Any], annotated: np.ndarray | None) -> None:
+    def write(
+        self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
+    ) -> None:
         self.n += 1
         if self.n in self.at:
             self.samples[self.n] = round(rss_mb(), 1)
-
-    def close(self) -> None:
-        pass
 
 
 def write_belt_video(path: Path, n: int = 300, size: tuple[int, int] = (480, 640)) -> Path:
@@ -75,12 +74,13 @@ def _loop(
     batch: int,
     threads: int | None,
     conf: float,
-    sinks: list[Any],
+    sinks: list[Sink],
 ) -> dict[str, Any]:
     from toolkit.backends import open_session
-    from toolkit.live.loop import LoopOptions, StopFlag, run_loop
+    from toolkit.live.loop import LoopOptions, run_loop
     from toolkit.live.open import open_source
     from toolkit.live.run import make_loop_task
+    from toolkit.live.stop import StopFlag
     from toolkit.live.verdict import Judge
 
     with open_session(model, "ort-cpu", threads=threads) as session:

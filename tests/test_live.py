@@ -234,6 +234,11 @@ def test_timings_reservoir_is_bounded() -> None:
     assert s["p50"] == pytest.approx(49.5, abs=8)
 
 
+def test_timings_without_samples_are_zero() -> None:
+    zero = {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+    assert Timings().summary() == zero
+
+
 def test_detector_events_verdicts_roi_and_boxes(tmp_path: Path) -> None:
     from _live_helpers import DET_OBJECTS, const_detector
 

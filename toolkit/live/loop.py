@@ -5,8 +5,8 @@ slowest stage rather than the sum of all:
 
 1. capture (:class:`~toolkit.live.reader.FrameReader`): reads ahead; a live source keeps only
    its newest frame (drops counted), a file blocks (nothing dropped);
-2. preprocess + infer (a worker thread): batches up to ``batch`` frames; ONNX Runtime releases
-   the GIL while it computes;
+2. preprocess + infer (:class:`~toolkit.live.worker.InferWorker`): batches up to ``batch``
+   frames; ONNX Runtime releases the GIL while it computes;
 3. postprocess + verdict + sinks (the calling thread, so a display window lives on the main
    thread and signals are seen).
 
@@ -22,47 +22,38 @@ the error are in ``failed_sink``). Every sink is closed on every way out.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import queue
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
+from toolkit.backends.base import Session
 from toolkit.errors import BadInputError
+from toolkit.live.fanout import SinkFanout
 from toolkit.live.reader import Frame, FrameReader
-from toolkit.live.sinks import Sink, SinkError, sink_name
+from toolkit.live.sinks import Sink
 from toolkit.live.sources import Source, utc_iso
 from toolkit.live.stats import LoopStats
-from toolkit.live.verdict import Judge
-from toolkit.tasks.base import prepare_inputs
+from toolkit.live.stop import (
+    StopFlag,
+)
+from toolkit.live.verdict import Judge, Result
+from toolkit.live.worker import POLL_S, Batch, InferWorker, warm_up
+from toolkit.tasks.base import Task
 
-log = logging.getLogger(__name__)
-
-_POLL_S = 0.1
-_END = object()
+Progress = Callable[[dict[str, Any]], None]
 
 
-class StopFlag(threading.Event):
-    """A stop request that remembers its first reason (``signal``, ``duration``, ``window``).
+class Overlay(Protocol):
+    """Draws a frame's annotated copy: :func:`toolkit.live.overlay.draw_overlay`'s signature."""
 
-    ``signal`` is the name of the first signal received (``SIGTERM``, ``SIGINT``), if any.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reason: str | None = None
-        self.signal: str | None = None
-
-    def request(self, reason: str) -> None:
-        if not self.is_set():
-            self.reason = reason
-            self.set()
+    def __call__(
+        self, frame: np.ndarray, result: Result, verdict: str, *, fps: float, latency_ms: float,
+        roi: tuple[int, int, int, int] | None = None, source: str = "",
+    ) -> np.ndarray: ...  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -84,160 +75,24 @@ class LoopOptions:
     warmup: int = 2
 
 
-@dataclass
-class _Batch:
-    frames: list[Frame]
-    outputs: dict[str, np.ndarray]
-    metas: list[Any]
-    preprocess_s: float
-    infer_s: float
-
-
-@dataclass
-class _Counts:
-    frames: int = 0
-    ok: int = 0
-    ng: int = 0
-    first_t: float | None = None
-    last_t: float = 0.0
-
-
-class _Sinks:
-    """The loop's sinks: one that fails is recorded, written no more, and stops the run.
-
-    The others go on until the loop has drained, and every sink is closed at the end, the
-    failed one too (a video is finalized with the frames it has).
-    """
-
-    def __init__(self, sinks: Sequence[Sink], stop: StopFlag) -> None:
-        self.sinks, self.stop = list(sinks), stop
-        self.needs_image = any(s.needs_image for s in self.sinks)
-        self.failed: dict[str, str] | None = None
-        self._dead: set[int] = set()
-
-    def write(self, event: dict[str, Any], annotated: np.ndarray | None, captured: float) -> None:
-        for i, sink in enumerate(self.sinks):
-            if i in self._dead:
-                continue
-            try:
-                if getattr(sink, "timed", False):
-                    sink.write(event, annotated, captured=captured)  # type: ignore[call-arg]
-                else:
-                    sink.write(event, annotated)
-            except (SinkError, OSError) as e:
-                self._fail(i, sink, e)
-
-    def tick(self, now: float, lost_since: float | None) -> None:
-        """Let sinks that follow the clock (the video) mark time while no frame comes."""
-        for i, sink in enumerate(self.sinks):
-            if i not in self._dead and hasattr(sink, "tick"):
-                try:
-                    sink.tick(now, lost_since)
-                except (SinkError, OSError) as e:
-                    self._fail(i, sink, e)
-
-    def close(self) -> None:
-        for i, sink in enumerate(self.sinks):
-            try:
-                sink.close()
-            except (SinkError, OSError) as e:
-                self._fail(i, sink, e)
-
-    @property
-    def quit(self) -> bool:
-        return any(getattr(s, "quit", False) for s in self.sinks)
-
-    def _fail(self, i: int, sink: Sink, e: BaseException) -> None:
-        self._dead.add(i)
-        reason = e.reason if isinstance(e, SinkError) else (getattr(e, "strerror", None) or str(e))
-        log.warning("%s sink failed: %s", sink_name(sink), reason)
-        if self.failed is None:
-            self.failed = {"sink": sink_name(sink), "error": reason}
-        self.stop.request("sink_error")
-
-
-def _infer_batch(session: Any, task: Any, judge: Judge, frames: list[Frame]) -> _Batch:
-    images = [judge.crop(f.image) for f in frames]
-    t0 = time.perf_counter()
-    inputs, metas = prepare_inputs(session, task, images)
-    t1 = time.perf_counter()
-    outputs = session.infer(inputs)
-    t2 = time.perf_counter()
-    return _Batch(frames, outputs, metas, t1 - t0, t2 - t1)
-
-
-class _InferWorker(threading.Thread):
-    """Stage 2: takes frames from the reader, runs preprocess + infer, queues the batches."""
-
-    def __init__(
-        self, reader: FrameReader, session: Any, task: Any, judge: Judge, batch: int, stop: StopFlag
-    ) -> None:
-        super().__init__(name="edgetk-infer", daemon=True)
-        self.reader, self.session, self.task, self.judge = reader, session, task, judge
-        self.batch, self.stop = batch, stop
-        self.out: queue.Queue[Any] = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            ended = False
-            while not ended and not self.stop.is_set():
-                try:
-                    first = self.reader.get(timeout=_POLL_S)
-                except TimeoutError:
-                    continue
-                if first is None:
-                    break
-                frames = [first]
-                while len(frames) < self.batch:
-                    # A live source never waits to fill a batch (that would add lag).
-                    nxt = self.reader.poll() if self.reader.live else self.reader.get()
-                    if nxt is None:
-                        ended = not self.reader.live
-                        break
-                    frames.append(nxt)
-                self._put(_infer_batch(self.session, self.task, self.judge, frames))
-        except BaseException as e:  # re-raised on the loop's thread by run_loop
-            self.error = e
-        finally:
-            self._put(_END)
-
-    def _put(self, item: Any) -> None:
-        # The consumer drains until _END, so this never waits for long.
-        while True:
-            try:
-                self.out.put(item, timeout=_POLL_S)
-                return
-            except queue.Full:
-                continue
-
-
-def warm_up(session: Any, task: Any, judge: Judge, calls: int) -> None:
-    """Run ``calls`` inferences on a blank frame: first calls allocate, and would skew stats."""
-    blank = Frame(np.zeros((480, 640, 3), np.uint8), -1, 0.0, 0.0, 0.0)
-    for _ in range(calls):
-        _infer_batch(session, task, Judge(None, (), roi=None), [blank])
-
-
 def run_loop(
-    session: Any,
-    task: Any,
+    session: Session,
+    task: Task[Result],
     source: Source,
     *,
     judge: Judge,
     sinks: Sequence[Sink] = (),
     options: LoopOptions | None = None,
     stop: StopFlag | None = None,
-    overlay: Callable[..., np.ndarray] | None = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    overlay: Overlay | None = None,
+    progress: Progress | None = None,
     progress_every: float = 5.0,
 ) -> dict[str, Any]:
     """Run the live loop until the source ends, a limit is reached or ``stop`` is set.
 
     Args:
-        session: an open :class:`~toolkit.backends.base.Session`.
-        task: its task (:func:`toolkit.tasks.base.make_task`).
-        source: an opened :class:`~toolkit.live.sources.Source` (closed on return).
+        session: an open session; task: its task (:func:`toolkit.tasks.base.make_task`).
+        source: an opened source (closed on return); it shares ``stop``.
         judge: the verdict rule (reject classes, confidence, ROI).
         sinks: where events and annotated frames go (closed on return, whatever happens).
         options: limits and batching.
@@ -255,62 +110,128 @@ def run_loop(
     from toolkit.live.overlay import draw_overlay
 
     opts = options or LoopOptions()
-    if opts.batch < 1:
-        raise BadInputError(f"--batch must be at least 1, got {opts.batch}")
+    batch = _batch_size(session, opts)
     stop = stop or StopFlag()
-    draw = overlay or draw_overlay
-    fixed = session.static_batch
-    batch = fixed if fixed is not None else opts.batch
-    stats, counts = LoopStats(), _Counts()
-    outs = _Sinks(sinks, stop)
-    # The source shares the flag: a reconnect backoff ends as soon as the loop stops.
-    if hasattr(source, "stop"):
-        source.stop = stop
-    # A file stops reading at the limit; a live source runs on (it drops what the loop skips)
-    # until the loop has processed max_frames frames.
-    read_limit = None if source.live else opts.max_frames
-    reader = FrameReader(source, stop, queue_size=opts.queue_size, max_frames=read_limit)
-    worker: _InferWorker | None = None
+    stage = _Results(task, judge, SinkFanout(sinks, stop), source.name, overlay or draw_overlay)
+    reader = _reader(source, stop, opts)
+    worker: InferWorker | None = None
     t_start = time.perf_counter()
     try:
         warm_up(session, task, judge, opts.warmup)
         t_start = time.perf_counter()
         reader.start()
-        worker = _InferWorker(reader, session, task, judge, batch, stop)
+        worker = InferWorker(reader, session, task, judge, batch, stop)
         worker.start()
-        next_progress = t_start + progress_every
-        while True:
-            if opts.duration is not None and time.perf_counter() - t_start >= opts.duration:
-                stop.request("duration")
-            if outs.quit:
-                stop.request("window")
-            try:
-                item = worker.out.get(timeout=_POLL_S)
-            except queue.Empty:
-                outs.tick(time.perf_counter(), getattr(source, "lost_since", None))
-                continue
-            if item is _END:
-                break
-            _finish_batch(
-                item, task, judge, outs, source.name, stats, counts, draw, opts.max_frames
-            )
-            if opts.max_frames is not None and counts.frames >= opts.max_frames:
-                stop.request("max_frames")
-            if progress is not None and time.perf_counter() >= next_progress:
-                next_progress = time.perf_counter() + progress_every
-                progress(
-                    {
-                        "frames": counts.frames,
-                        "fps": round(stats.rolling_fps, 1),
-                        "ok": counts.ok,
-                        "ng": counts.ng,
-                        "dropped": reader.dropped,
-                    }
-                )
+        ticker = _Ticker(progress, progress_every, t_start + progress_every, stage, reader)
+        _consume(worker, stage, source, stop, opts, t_start, ticker)
         if worker.error is not None:
             raise worker.error
     finally:
-        _tear_down(stop, worker, reader, source, outs)
+        _tear_down(stop, worker, reader, source, stage.sinks)
+    seconds = time.perf_counter() - t_start
+    stopped_by = _stopped_by(stop, source, stage.counts, opts)
+    return _summary(stage, reader, source, batch, seconds, stopped_by, stop.signal)
+
+
+def _batch_size(session: Session, opts: LoopOptions) -> int:
+    """Frames per inference call: a static-batch model's own size, else ``opts.batch``."""
+    if opts.batch < 1:
+        raise BadInputError(f"--batch must be at least 1, got {opts.batch}")
+    fixed = session.static_batch
+    return fixed if fixed is not None else opts.batch
+
+
+def _reader(source: Source, stop: StopFlag, opts: LoopOptions) -> FrameReader:
+    """The capture thread for ``source`` (not started yet)."""
+    source.stop = stop  # a reconnect backoff ends as soon as the loop stops
+    # A file stops reading at the limit; a live source runs on (it drops what the loop skips)
+    # until the loop has processed max_frames frames.
+    read_limit = None if source.live else opts.max_frames
+    return FrameReader(source, stop, queue_size=opts.queue_size, max_frames=read_limit)
+
+
+def _consume(
+    worker: InferWorker,
+    stage: _Results,
+    source: Source,
+    stop: StopFlag,
+    opts: LoopOptions,
+    t_start: float,
+    ticker: _Ticker,
+) -> None:
+    """Stage 3 until the worker ends: finish each batch, watch the limits, mark idle time."""
+    while True:
+        if opts.duration is not None and time.perf_counter() - t_start >= opts.duration:
+            stop.request("duration")
+        if stage.sinks.quit:
+            stop.request("window")
+        try:
+            item = worker.out.get(timeout=POLL_S)
+        except queue.Empty:
+            stage.sinks.tick(time.perf_counter(), source.lost_since)
+            continue
+        if item is None:
+            return
+        stage.finish(item, opts.max_frames)
+        if opts.max_frames is not None and stage.counts.frames >= opts.max_frames:
+            stop.request("max_frames")
+        ticker()
+
+
+@dataclass
+class _Ticker:
+    """Calls ``progress`` with the running counts every ``every`` seconds (from ``next_t``)."""
+
+    progress: Progress | None
+    every: float
+    next_t: float
+    stage: _Results
+    reader: FrameReader
+
+    def __call__(self) -> None:
+        if self.progress is None or time.perf_counter() < self.next_t:
+            return
+        self.next_t = time.perf_counter() + self.every
+        counts = self.stage.counts
+        self.progress(
+            {
+                "frames": counts.frames,
+                "fps": round(self.stage.stats.rolling_fps, 1),
+                "ok": counts.ok,
+                "ng": counts.ng,
+                "dropped": self.reader.dropped,
+            }
+        )
+
+
+def _tear_down(
+    stop: StopFlag,
+    worker: InferWorker | None,
+    reader: FrameReader,
+    source: Source,
+    outs: SinkFanout,
+) -> None:
+    """Stop the threads, release the source and close every sink (on every way out)."""
+    stop.set()
+    if worker is not None:
+        worker.finish()
+    reader.close()
+    if source.lost:  # the video shows the outage up to the give-up
+        outs.tick(time.perf_counter(), source.lost_since)
+    outs.close()
+
+
+def _summary(
+    stage: _Results,
+    reader: FrameReader,
+    source: Source,
+    batch: int,
+    seconds: float,
+    stopped_by: str,
+    signal: str | None,
+) -> dict[str, Any]:
+    """The summary :func:`run_loop` returns (see there)."""
+    counts = stage.counts
     elapsed = (counts.last_t - counts.first_t) if counts.first_t is not None else 0.0
     return {
         "frames": counts.frames,
@@ -318,138 +239,103 @@ def run_loop(
         "fps": round(counts.frames / elapsed, 2) if elapsed > 0 else 0.0,
         "ok": counts.ok,
         "ng": counts.ng,
-        "latency_ms": stats.latency_ms(),
-        "frame_age_ms": stats.frame_age_ms(),
+        "latency_ms": stage.stats.latency_ms(),
+        "frame_age_ms": stage.stats.frame_age_ms(),
         "source": source.name,
         "live": bool(source.live),
         "batch": batch,
         "decode_errors": source.decode_errors,
         "reconnects": sum(1 for g in source.gaps if g.recovered),
         "gaps": [g.to_dict() for g in source.gaps],
-        "seconds": round(time.perf_counter() - t_start, 3),
-        "stopped_by": _stopped_by(stop, source, counts, opts),
-        "signal": stop.signal,
-        "failed_sink": outs.failed,
+        "seconds": round(seconds, 3),
+        "stopped_by": stopped_by,
+        "signal": signal,
+        "failed_sink": stage.sinks.failed,
     }
-
-
-def _tear_down(
-    stop: StopFlag, worker: _InferWorker | None, reader: FrameReader, source: Source, outs: _Sinks
-) -> None:
-    """Stop the threads, release the source and close every sink (on every way out)."""
-    stop.set()
-    if worker is not None:
-        # On an error the loop no longer drains the worker's queue: empty it so that a
-        # worker blocked on a full queue can finish.
-        deadline = time.perf_counter() + 10
-        while worker.is_alive() and time.perf_counter() < deadline:
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    worker.out.get_nowait()
-            worker.join(timeout=_POLL_S)
-    reader.close()
-    if getattr(source, "lost", False):  # the video shows the outage up to the give-up
-        outs.tick(time.perf_counter(), getattr(source, "lost_since", None))
-    outs.close()
 
 
 def _stopped_by(stop: StopFlag, source: Source, counts: _Counts, opts: LoopOptions) -> str:
     if stop.reason is not None:
         return stop.reason
-    if getattr(source, "lost", False):
+    if source.lost:
         return "source_lost"
     if opts.max_frames is not None and counts.frames >= opts.max_frames:
         return "max_frames"
     return "end"
 
 
-def _finish_batch(
-    item: _Batch,
-    task: Any,
-    judge: Judge,
-    sinks: _Sinks,
-    source_name: str,
-    stats: LoopStats,
-    counts: _Counts,
-    draw: Callable[..., np.ndarray],
-    max_frames: int | None,
-) -> None:
-    """Stage 3 for one batch: postprocess, verdicts, events, sinks, statistics."""
-    t0 = time.perf_counter()
-    results = task.postprocess(item.outputs, item.metas)[: len(item.frames)]
-    t1 = time.perf_counter()
-    post_s = t1 - t0
-    for frame, raw in zip(item.frames, results, strict=True):
-        if max_frames is not None and counts.frames >= max_frames:
-            return  # frames read ahead of a --max-frames stop are not processed
+@dataclass
+class _Counts:
+    frames: int = 0
+    ok: int = 0
+    ng: int = 0
+    first_t: float | None = None
+    last_t: float = 0.0
+
+    def add(self, verdict: str, t_read: float, done: float) -> None:
+        """One frame processed: read from ``t_read``, done at ``done`` (perf_counter)."""
+        self.frames += 1
+        self.ok += verdict == "OK"
+        self.ng += verdict == "NG"
+        if self.first_t is None:
+            self.first_t = t_read
+        self.last_t = done
+
+
+@dataclass
+class _Results:
+    """Stage 3: postprocess, verdicts, events, the annotated frame, sinks, statistics."""
+
+    task: Task[Result]
+    judge: Judge
+    sinks: SinkFanout
+    source_name: str
+    draw: Overlay
+    stats: LoopStats = field(default_factory=LoopStats)
+    counts: _Counts = field(default_factory=_Counts)
+
+    def finish(self, item: Batch, max_frames: int | None) -> None:
+        """Postprocess one batch and hand each frame's result on."""
+        t0 = time.perf_counter()
+        results = self.task.postprocess(item.outputs, item.metas)[: len(item.frames)]
+        post_s = time.perf_counter() - t0
+        for frame, raw in zip(item.frames, results, strict=True):
+            if max_frames is not None and self.counts.frames >= max_frames:
+                return  # frames read ahead of a --max-frames stop are not processed
+            self._frame(frame, raw, item, post_s)
+
+    def _frame(self, frame: Frame, raw: Result, item: Batch, post_s: float) -> None:
         ts = time.perf_counter()
-        result, verdict = judge(raw)
+        result, verdict = self.judge(raw)
         event = {
             "ts": utc_iso(frame.wall),
             "frame": frame.index,
-            "source": source_name,
+            "source": self.source_name,
             "verdict": verdict,
             **result.to_dict(),
         }
         tj = time.perf_counter()
         annotated = None
-        if sinks.needs_image:
-            annotated = draw(
-                frame.image,
-                result,
-                verdict,
-                fps=stats.rolling_fps,
-                latency_ms=1000 * (tj - frame.t_read),
-                roi=judge.roi,
-                source=source_name,
-            )
-        sinks.write(event, annotated, frame.t_captured)
+        if self.sinks.needs_image:
+            annotated = self.draw(
+                frame.image, result, verdict, fps=self.stats.rolling_fps,
+                latency_ms=1000 * (tj - frame.t_read), roi=self.judge.roi, source=self.source_name,
+            )  # fmt: skip
+        self.sinks.write(event, annotated, frame.t_captured)
         done = time.perf_counter()
-        st = stats.stages
+        self._record_times(frame, item, post_s + (tj - ts), tj, done)
+        self.counts.add(verdict, frame.t_read, done)
+
+    def _record_times(
+        self, frame: Frame, item: Batch, post_s: float, judged: float, done: float
+    ) -> None:
+        """One frame's stage times and its age at the verdict (``judged``)."""
+        st = self.stats.stages
         st["capture"].add(frame.t_captured - frame.t_read)
         st["preprocess"].add(item.preprocess_s)
         st["infer"].add(item.infer_s)
-        st["postprocess"].add(post_s + (tj - ts))
-        st["sinks"].add(done - tj)
+        st["postprocess"].add(post_s)
+        st["sinks"].add(done - judged)
         st["end_to_end"].add(done - frame.t_read)
-        stats.age.add(tj - frame.t_captured)
-        stats.tick(done)
-        counts.frames += 1
-        counts.ok += verdict == "OK"
-        counts.ng += verdict == "NG"
-        if counts.first_t is None:
-            counts.first_t = frame.t_read
-        counts.last_t = done
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: StopFlag) -> Iterator[None]:
-    """SIGINT / SIGTERM ask ``stop`` to end the loop cleanly; a second SIGINT interrupts.
-
-    The first signal's name is kept in ``stop.signal``: SIGTERM is a requested stop (exit 0),
-    Ctrl-C an interruption (exit 130), both after the sinks are closed and the summary shown.
-    Only the main thread can install handlers; elsewhere this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    interrupts = 0
-
-    def handler(signum: int, _frame: Any) -> None:
-        nonlocal interrupts
-        if signum == signal.SIGINT:
-            interrupts += 1
-            if interrupts > 1:  # the user insists: no more finalizing
-                raise KeyboardInterrupt
-        if stop.signal is None:
-            stop.signal = signal.Signals(signum).name
-        stop.request("signal")
-
-    for sig in previous:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        self.stats.age.add(judged - frame.t_captured)
+        self.stats.tick(done)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,22 @@ def check_source_settings(
         _synthetic_options(text)
 
 
+@dataclass(frozen=True)
+class SourceSettings:
+    """How ``edgetk run`` opens its source: ``--loop``, what to ask a camera for (``--fps``,
+    ``--width``, ``--height``) and how long a lost stream is retried (``--reconnect-timeout``)."""
+
+    loop: bool = False
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    reconnect_timeout: float | None = None
+
+    def check(self, source: str) -> None:
+        """:func:`check_source_settings` for ``source`` with these settings."""
+        check_source_settings(source, self.fps, self.width, self.height, self.reconnect_timeout)
+
+
 def open_source(
     source: str,
     *,
@@ -101,58 +118,86 @@ def open_source(
     Raises:
         BadInputError: nothing matches, or the source cannot be opened.
     """
-    import cv2
-
-    from toolkit.data.images import IMAGE_SUFFIXES, is_video, list_media, resolve_source
-
     check_source_settings(source, fps, width, height, reconnect_timeout)
     text = str(source).strip()
-    name = redact_url(text)
+    settings = SourceSettings(loop, fps, width, height, reconnect_timeout)
+    capture = _open_capture(text, settings, stop)
+    if capture is not None:
+        return capture
+    if text == "synthetic" or text.startswith("synthetic:"):
+        return _open_synthetic(text, settings)
+    return _open_files(text, loop)
+
+
+def _open_capture(
+    text: str, s: SourceSettings, stop: threading.Event | None
+) -> CaptureSource | None:
+    """The camera, stream or GStreamer pipeline that ``text`` names (None: it names none)."""
+    import cv2
+
+    lower = text.lower()
     if text.isdigit():
         return CaptureSource(
-            int(text), cv2.CAP_ANY, name=f"camera {text}", stop=stop, width=width,
-            height=height, fps=fps, reconnect_timeout=reconnect_timeout,
+            int(text), cv2.CAP_ANY, name=f"camera {text}", stop=stop, width=s.width,
+            height=s.height, fps=s.fps, reconnect_timeout=s.reconnect_timeout,
         )  # fmt: skip
     if text.startswith("/dev/video"):
         if not Path(text).exists():
             raise BadInputError(f"no such camera device: {text}")
         return CaptureSource(
-            text, cv2.CAP_V4L2, name=text, stop=stop, width=width, height=height, fps=fps,
-            reconnect_timeout=reconnect_timeout,
+            text, cv2.CAP_V4L2, name=text, stop=stop, width=s.width, height=s.height,
+            fps=s.fps, reconnect_timeout=s.reconnect_timeout,
         )  # fmt: skip
-    if text.lower().startswith(STREAM_SCHEMES):
-        if text.lower().startswith("rtsp") and "OPENCV_FFMPEG_CAPTURE_OPTIONS" not in os.environ:
+    if lower.startswith(STREAM_SCHEMES):
+        if lower.startswith("rtsp") and "OPENCV_FFMPEG_CAPTURE_OPTIONS" not in os.environ:
             # TCP: a server that goes away closes the connection, so the loss is seen at once
             # (over UDP it is only a silence). A user's own setting wins.
             os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;tcp"
         return CaptureSource(
-            text, cv2.CAP_FFMPEG, name=name, stop=stop, timeouts=True,
-            reconnect_timeout=reconnect_timeout,
+            text, cv2.CAP_FFMPEG, name=redact_url(text), stop=stop, timeouts=True,
+            reconnect_timeout=s.reconnect_timeout,
         )  # fmt: skip
-    if text.lower().startswith("csi://"):
-        sensor = text[len("csi://") :] or "0"
-        if not sensor.isdigit():
-            raise BadInputError(f"bad CSI camera '{text}' (expected csi://0, csi://1...)")
-        need_gstreamer("a CSI camera (csi://N)")
-        pipeline = CSI_PIPELINE.format(
-            sensor=sensor, width=width or 1280, height=height or 720, fps=int(fps or 30)
-        )
-        return CaptureSource(
-            pipeline, cv2.CAP_GSTREAMER, name=text, stop=stop, reconnect_timeout=reconnect_timeout
-        )
-    if text.lower().startswith("gst:"):
+    if lower.startswith("csi://"):
+        return _open_csi(text, s, stop)
+    if lower.startswith("gst:"):
         need_gstreamer("a GStreamer pipeline (gst:...)")
         return CaptureSource(
-            text[4:].strip(), cv2.CAP_GSTREAMER, name=name, stop=stop,
-            reconnect_timeout=reconnect_timeout,
+            text[4:].strip(), cv2.CAP_GSTREAMER, name=redact_url(text), stop=stop,
+            reconnect_timeout=s.reconnect_timeout,
         )  # fmt: skip
-    if text == "synthetic" or text.startswith("synthetic:"):
-        opts = _synthetic_options(text)
-        if fps and "fps" not in opts:
-            opts["fps"] = fps
-        if width and height and "size" not in opts:
-            opts["size"] = (height, width)
-        return SyntheticSource(**opts)
+    return None
+
+
+def _open_csi(text: str, s: SourceSettings, stop: threading.Event | None) -> CaptureSource:
+    """``csi://N``: a Jetson CSI camera through GStreamer (1280x720 at 30 FPS unless asked)."""
+    import cv2
+
+    sensor = text[len("csi://") :] or "0"
+    if not sensor.isdigit():
+        raise BadInputError(f"bad CSI camera '{text}' (expected csi://0, csi://1...)")
+    need_gstreamer("a CSI camera (csi://N)")
+    pipeline = CSI_PIPELINE.format(
+        sensor=sensor, width=s.width or 1280, height=s.height or 720, fps=int(s.fps or 30)
+    )
+    return CaptureSource(
+        pipeline, cv2.CAP_GSTREAMER, name=text, stop=stop, reconnect_timeout=s.reconnect_timeout
+    )
+
+
+def _open_synthetic(text: str, s: SourceSettings) -> SyntheticSource:
+    """The synthetic belt; its own options win over ``--fps`` and ``--width/--height``."""
+    opts = _synthetic_options(text)
+    if s.fps and "fps" not in opts:
+        opts["fps"] = s.fps
+    if s.width and s.height and "size" not in opts:
+        opts["size"] = (s.height, s.width)
+    return SyntheticSource(**opts)
+
+
+def _open_files(text: str, loop: bool) -> Source:
+    """A video file, an image folder, an image or a glob."""
+    from toolkit.data.images import IMAGE_SUFFIXES, is_video, list_media, resolve_source
+
     path = Path(text)
     if path.is_file() and is_video(path):
         return VideoFileSource(path, loop=loop)
@@ -163,8 +208,9 @@ def open_source(
         return ImageFilesSource(files, name=text, loop=loop)
     if not path.exists() and not set("*?[") & set(text):
         raise BadInputError(
-            f"source not found: {name} (expected a camera index, /dev/videoN, a video file, an "
-            "image folder or glob, rtsp:// or http:// URL, csi://N, gst:PIPELINE or synthetic)"
+            f"source not found: {redact_url(text)} (expected a camera index, /dev/videoN, a "
+            "video file, an image folder or glob, rtsp:// or http:// URL, csi://N, "
+            "gst:PIPELINE or synthetic)"
         )
     files = [p for p in resolve_source(text) if p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:

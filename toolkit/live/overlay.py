@@ -1,57 +1,35 @@
-"""The live loop's overlay: boxes or top-k labels, confidence, FPS, latency and the verdict.
+"""The live loop's overlay: the results, then the status bar, the OK/NG badge and the ROI.
 
-Boxes are drawn by :func:`toolkit.tasks.annotate.draw_detections`; this adds the status bar
-(FPS, latency, source), the OK/NG badge, the ROI and a classifier's top-k list.
+The results are drawn by :mod:`toolkit.tasks.annotate` (boxes: the same look as ``edgetk
+predict --save``; a classifier's top-k list); this adds what only a live frame has: the status
+bar (FPS, latency, source), the verdict badge, the ROI, the capture time and the NO SIGNAL card.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 
-from toolkit.tasks.annotate import draw_detections
-from toolkit.tasks.preprocess import as_bgr
-
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-_GREEN, _RED, _WHITE, _BLACK, _CYAN = (
-    (40, 200, 40),
-    (40, 40, 230),
-    (255, 255, 255),
-    (0, 0, 0),
-    (220, 200, 0),
+from toolkit.live.verdict import Result
+from toolkit.tasks.annotate import (
+    BLACK,
+    CYAN,
+    FONT,
+    bgr_copy,
+    draw_detections,
+    draw_label,
+    draw_topk,
+    text_size,
 )
+from toolkit.tasks.classify import Classification
+from toolkit.tasks.detect import Detections
 
-
-def _scale(img: np.ndarray) -> tuple[float, int]:
-    s = max(0.35, min(img.shape[:2]) / 640)
-    return s, max(1, round(s * 2))
-
-
-def _label(img: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, int, int]) -> None:
-    """Text on a filled box whose top-left corner is ``org`` (kept inside the image)."""
-    s, t = _scale(img)
-    (tw, th), base = cv2.getTextSize(text, _FONT, s, t)
-    pad = max(2, round(3 * s))
-    x = min(max(0, org[0]), max(0, img.shape[1] - tw - 2 * pad))
-    y = min(max(0, org[1]), max(0, img.shape[0] - th - base - 2 * pad))
-    cv2.rectangle(img, (x, y), (x + tw + 2 * pad, y + th + base + 2 * pad), color, cv2.FILLED)
-    text_color = _BLACK if sum(color) > 450 else _WHITE
-    cv2.putText(img, text, (x + pad, y + pad + th), _FONT, s, text_color, t, cv2.LINE_AA)
-
-
-def draw_topk(img: np.ndarray, result: Any, top: int) -> None:
-    """Classification: the top-k "label 0.93" lines below the status bar (in place)."""
-    s, _t = _scale(img)
-    line = int(30 * s) + 8
-    for i, (label, conf) in enumerate(zip(result.labels, result.confidence, strict=True)):
-        _label(img, f"{label} {float(conf):.2f}", (0, top + i * line), _BLACK if i else _CYAN)
+_GREEN, _RED = (40, 200, 40), (40, 40, 230)
 
 
 def draw_overlay(
     frame: np.ndarray,
-    result: Any,
+    result: Result,
     verdict: str,
     *,
     fps: float,
@@ -70,30 +48,26 @@ def draw_overlay(
         roi: drawn as a thin rectangle when given.
         source: shown in the status bar (already redacted by the caller).
     """
-    # Boxes come from the shared annotator (the same look as `edgetk predict --save`).
-    if hasattr(result, "xyxy"):
-        img = draw_detections(frame, result)
-    else:
-        img = np.ascontiguousarray(as_bgr(frame, 3)).copy()
-    s, t = _scale(img)
+    img = draw_detections(frame, result) if isinstance(result, Detections) else bgr_copy(frame)
+    size = text_size(img)
     if roi is not None:
         x, y, w, h = roi
-        cv2.rectangle(img, (x, y), (x + w, y + h), _CYAN, max(1, t // 2))
+        cv2.rectangle(img, (x, y), (x + w, y + h), CYAN, max(1, size.thickness // 2))
     status = f"{fps:5.1f} FPS  {latency_ms:6.1f} ms"
     if source:
         status += f"  {source[:40]}"
-    _label(img, status, (0, 0), _BLACK)
+    draw_label(img, status, (0, 0), BLACK, size)
     badge = " NG " if verdict == "NG" else " OK "
-    (bw, _), _ = cv2.getTextSize(badge, _FONT, s * 1.2, t)
-    _label(img, badge, (img.shape[1] - bw - 12, 0), _RED if verdict == "NG" else _GREEN)
-    if not hasattr(result, "xyxy") and len(result):
-        draw_topk(img, result, top=int(30 * s) + 10)
+    (bw, _), _ = cv2.getTextSize(badge, FONT, size.scale * 1.2, size.thickness)
+    draw_label(img, badge, (img.shape[1] - bw - 12, 0), _RED if verdict == "NG" else _GREEN, size)
+    if isinstance(result, Classification) and len(result):
+        draw_topk(img, result, top=int(30 * size.scale) + 10)
     return img
 
 
 def draw_timestamp(img: np.ndarray, ts: str) -> None:
     """The capture time (``2026-11-25T16:00:00.123Z``) at the bottom left, in place."""
-    _label(img, ts.replace("T", " "), (0, img.shape[0]), _BLACK)
+    draw_label(img, ts.replace("T", " "), (0, img.shape[0]), BLACK, text_size(img))
 
 
 def no_signal_frame(size: tuple[int, int], seconds: float, wall: float) -> np.ndarray:
@@ -102,10 +76,11 @@ def no_signal_frame(size: tuple[int, int], seconds: float, wall: float) -> np.nd
 
     w, h = size
     img = np.full((h, w, 3), 32, np.uint8)
-    s, t = _scale(img)
+    text_at = text_size(img)
+    s, t = text_at.scale * 1.3, text_at.thickness
     text = f"NO SIGNAL {seconds:.1f} s"
-    (tw, th), _ = cv2.getTextSize(text, _FONT, s * 1.3, t)
+    (tw, th), _ = cv2.getTextSize(text, FONT, s, t)
     org = (max(0, (w - tw) // 2), max(th, (h + th) // 2))
-    cv2.putText(img, text, org, _FONT, s * 1.3, _RED, t, cv2.LINE_AA)
+    cv2.putText(img, text, org, FONT, s, _RED, t, cv2.LINE_AA)
     draw_timestamp(img, utc_iso(wall))
     return img

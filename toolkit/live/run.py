@@ -13,14 +13,21 @@ source or a sink returns its summary all the same; :func:`run_outcome` says what
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit.backends.base import Session
 from toolkit.errors import BadInputError
-from toolkit.live.loop import LoopOptions, StopFlag, run_loop
+from toolkit.live.loop import LoopOptions, Progress, run_loop
+from toolkit.live.open import SourceSettings
+from toolkit.live.sinks import Sink
+from toolkit.live.sources import Source
+from toolkit.live.stop import StopFlag
+from toolkit.live.verdict import Judge, Result
 from toolkit.model.spec import ModelSpec, SpecOverrides
+from toolkit.tasks.base import Task
 
 # The video writer's rate when the source has none (image folders, some streams).
 DEFAULT_FPS = 30.0
@@ -47,7 +54,7 @@ def make_loop_task(
     classes: frozenset[int] | None,
     agnostic: bool,
     topk: int,
-) -> Any:
+) -> Task[Result]:
     """The task for ``spec`` with the loop's options (each task takes the ones it uses)."""
     from toolkit.tasks.base import make_task
 
@@ -66,7 +73,8 @@ def check_outputs(outputs: Outputs) -> bool:
             written (read-only folder, a file where a folder must be), --show without a display.
     """
     from toolkit.fileio import check_output, check_output_dir
-    from toolkit.live.sinks import check_video_suffix, display_available, is_stdout
+    from toolkit.live.display import display_available
+    from toolkit.live.sinks import check_video_suffix, is_stdout
 
     if outputs.events_filter not in ("all", "ng"):
         raise BadInputError(f"--events-filter must be all or ng, got '{outputs.events_filter}'")
@@ -87,15 +95,16 @@ def check_outputs(outputs: Outputs) -> bool:
     return outputs.show
 
 
-def open_sinks(outputs: Outputs, fps: float | None, *, realtime: bool = False) -> list[Any]:
+def open_sinks(outputs: Outputs, fps: float | None, *, realtime: bool = False) -> list[Sink]:
     """The sinks ``outputs`` asks for, opened only after :func:`check_outputs` passed.
 
     ``realtime``: the video follows the capture clock (a live source; see ``VideoSink``).
     """
-    from toolkit.live.sinks import DisplaySink, EventsSink, SnapshotSink, VideoSink
+    from toolkit.live.display import DisplaySink
+    from toolkit.live.sinks import EventsSink, SnapshotSink, VideoSink
 
     show = check_outputs(outputs)
-    sinks: list[Any] = []
+    sinks: list[Sink] = []
     try:
         if outputs.events is not None:
             sinks.append(
@@ -119,23 +128,23 @@ def open_sinks(outputs: Outputs, fps: float | None, *, realtime: bool = False) -
 
 
 def make_judge(
-    session: Any,
+    session: Session,
     reject: str | None,
     classes: str | None,
     conf: float,
     roi: tuple[int, int, int, int] | None,
-) -> tuple[Any, frozenset[int] | None]:
+) -> tuple[Judge, frozenset[int] | None]:
     """The verdict rule and the kept class ids, checked against the model.
 
     Raises:
         BadInputError: a class the model lacks (the message lists the model's classes), or
             settings under which no frame could ever be NG.
     """
-    from toolkit.live.verdict import Judge, check_ng_possible
+    from toolkit.live.verdict import check_ng_possible
     from toolkit.tasks.classes import ModelClasses, parse_classes
 
     spec = session.spec
-    model = ModelClasses.of(spec, getattr(session, "outputs", ()))
+    model = ModelClasses.of(spec, session.outputs)
     reject_ids = parse_classes(reject, model, "--reject")
     kept = parse_classes(classes, model, "--classes")
     check_ng_possible(reject_ids, kept, model)
@@ -144,12 +153,17 @@ def make_judge(
     return judge, kept
 
 
-def open_checked_source(source: str, judge: Any, **kwargs: Any) -> Any:
+def open_checked_source(
+    source: str, judge: Judge, settings: SourceSettings, stop: StopFlag
+) -> Source:
     """The opened source, its first frame read (not consumed) to check the ROI against it."""
     from toolkit.live.open import open_source
     from toolkit.live.verdict import check_roi
 
-    src = open_source(source, **kwargs)
+    src = open_source(
+        source, loop=settings.loop, stop=stop, width=settings.width, height=settings.height,
+        fps=settings.fps, reconnect_timeout=settings.reconnect_timeout,
+    )  # fmt: skip
     try:
         if judge.roi is not None:
             first = src.peek()
@@ -179,8 +193,10 @@ def run_outcome(summary: dict[str, Any]) -> tuple[int, str | None]:
     return 0, None
 
 
-def _video_summary(sinks: list[Any]) -> dict[str, Any] | None:
-    video = next((s for s in sinks if getattr(s, "name", "") == "video"), None)
+def _video_summary(sinks: list[Sink]) -> dict[str, Any] | None:
+    from toolkit.live.sinks import VideoSink
+
+    video = next((s for s in sinks if isinstance(s, VideoSink)), None)
     if video is None:
         return None
     return {
@@ -217,14 +233,13 @@ def run_live(
     options: LoopOptions | None = None,
     outputs: Outputs | None = None,
     stop: StopFlag | None = None,
-    session: Any = None,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    session: Session | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` on ``source`` until it ends, a limit is hit or ``stop`` is set.
 
     Args:
-        model: an ONNX file or PyTorch reference (see ``open_session``).
-        source: the ``--source`` text (:func:`toolkit.live.open.open_source`).
+        model: an ONNX file or a PyTorch reference; source: the ``--source`` text.
         session: an already open session to use instead of opening ``model`` (tests wrap one).
         progress: called every few seconds with the running counts (see ``run_loop``).
         Others: the ``edgetk run`` options of the same names.
@@ -239,45 +254,81 @@ def run_live(
         BadInputError: bad settings, found before the run (outputs before the model loads).
     """
     from toolkit.backends import open_session
-    from toolkit.live.open import check_source_settings
-    from toolkit.live.verdict import parse_roi
 
-    if not 0.0 <= conf <= 1.0:
-        raise BadInputError(f"--conf must be in [0, 1], got {conf}")
-    roi_box = parse_roi(roi)
-    check_source_settings(source, fps, width, height, reconnect_timeout)
+    rules = _Rules.checked(conf, iou, max_det, classes, agnostic, topk, reject, roi)
+    capture = SourceSettings(loop, fps, width, height, reconnect_timeout)
+    capture.check(source)
     outputs = outputs or Outputs()
     check_outputs(outputs)
-    stop = stop or StopFlag()
-    own = session is None
-    if own:
-        session = open_session(
-            model, backend, overrides=overrides, threads=threads, weights=weights,
-            model_source=model_source,
-        )  # fmt: skip
+    opened = contextlib.nullcontext(session) if session is not None else open_session(
+        model, backend, overrides=overrides, threads=threads, weights=weights,
+        model_source=model_source,
+    )  # fmt: skip
+    with opened as sess:
+        stop = stop or StopFlag()
+        summary, sinks = _run_with(sess, source, rules, capture, options, outputs, stop, progress)
+    return _with_outputs(summary, model, sess.backend, sinks, outputs)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """What the task keeps (``--conf``, ``--classes``...) and what the verdict calls NG."""
+
+    conf: float
+    iou: float
+    max_det: int
+    classes: str | None
+    agnostic: bool
+    topk: int
+    reject: str | None
+    roi: tuple[int, int, int, int] | None
+
+    @classmethod
+    def checked(
+        cls, conf: float, iou: float, max_det: int, classes: str | None, agnostic: bool,
+        topk: int, reject: str | None, roi: str | None,
+    ) -> _Rules:  # fmt: skip
+        """The rules, ``--conf`` checked and ``--roi`` parsed (before anything opens)."""
+        from toolkit.live.verdict import parse_roi
+
+        if not 0.0 <= conf <= 1.0:
+            raise BadInputError(f"--conf must be in [0, 1], got {conf}")
+        return cls(conf, iou, max_det, classes, agnostic, topk, reject, parse_roi(roi))
+
+
+def _run_with(
+    session: Session,
+    source: str,
+    rules: _Rules,
+    capture: SourceSettings,
+    options: LoopOptions | None,
+    outputs: Outputs,
+    stop: StopFlag,
+    progress: Progress | None,
+) -> tuple[dict[str, Any], list[Sink]]:
+    """Check the classes and the ROI against the model, open source and sinks, run the loop."""
+    judge, class_ids = make_judge(session, rules.reject, rules.classes, rules.conf, rules.roi)
+    task = make_loop_task(
+        session.spec, conf=rules.conf, iou=rules.iou, max_det=rules.max_det, classes=class_ids,
+        agnostic=rules.agnostic, topk=rules.topk,
+    )  # fmt: skip
+    src = open_checked_source(source, judge, capture, stop)
     try:
-        judge, class_ids = make_judge(session, reject, classes, conf, roi_box)
-        task = make_loop_task(
-            session.spec, conf=conf, iou=iou, max_det=max_det, classes=class_ids,
-            agnostic=agnostic, topk=topk,
-        )  # fmt: skip
-        src = open_checked_source(
-            source, judge, loop=loop, stop=stop, width=width, height=height, fps=fps,
-            reconnect_timeout=reconnect_timeout,
-        )  # fmt: skip
-        try:
-            sinks = open_sinks(outputs, src.fps or fps, realtime=bool(src.live))
-        except BaseException:
-            src.close()
-            raise
-        summary = run_loop(
-            session, task, src, judge=judge, sinks=sinks, options=options, stop=stop,
-            progress=progress,
-        )  # fmt: skip
-        backend_name = session.backend
-    finally:
-        if own:
-            session.close()
+        sinks = open_sinks(outputs, src.fps or capture.fps, realtime=bool(src.live))
+    except BaseException:
+        src.close()
+        raise
+    summary = run_loop(
+        session, task, src, judge=judge, sinks=sinks, options=options, stop=stop,
+        progress=progress,
+    )  # fmt: skip
+    return summary, sinks
+
+
+def _with_outputs(
+    summary: dict[str, Any], model: str | Path, backend: str, sinks: list[Sink], outputs: Outputs
+) -> dict[str, Any]:
+    """The loop's summary plus the saved video, the model, the backend and the files written."""
     summary["video"] = _video_summary(sinks)
     written = {
         "save": outputs.save,
@@ -285,7 +336,7 @@ def run_live(
         "snapshots": outputs.snapshots,
     }
     summary["model"] = Path(model).name if str(model).endswith(".onnx") else str(model)
-    summary["backend"] = backend_name
+    summary["backend"] = backend
     # A video that could not be finalized was removed: it is not among the outputs.
     summary["outputs"] = {
         k: str(v) for k, v in written.items() if v is not None and (k != "save" or Path(v).exists())

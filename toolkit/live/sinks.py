@@ -1,8 +1,9 @@
-"""Where the live loop's results go: events (JSON lines), NG snapshots, video, a window.
+"""Where the live loop's results go: events (JSON lines), NG snapshots, video (a window:
+:mod:`toolkit.live.display`).
 
-Every sink takes ``write(event, annotated)`` per processed frame and ``close()`` once; close
-is what makes the outputs whole (the video's index is written, files flushed), and the loop
-calls it on every way out, Ctrl-C included.
+Every sink (:class:`Sink`) takes ``write(event, annotated, captured)`` per processed frame and
+``close()`` once; close is what makes the outputs whole (the video's index is written, files
+flushed), and the loop calls it on every way out, Ctrl-C included.
 
 A sink that cannot write (disk full, no permission, a closed pipe on ``--events -``) raises
 :class:`SinkError`: the loop stops the run (``stopped_by: "sink_error"``, exit 1) and still
@@ -18,8 +19,9 @@ import os
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -29,12 +31,34 @@ from toolkit.fileio import apply_umask, atomic_write_bytes, atomic_write_text, c
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
 
-class Sink(Protocol):
-    needs_image: bool  # wants the annotated frame (drawing it costs time: only when asked)
+class Sink(ABC):
+    """Where the loop's results go: :meth:`write` each processed frame, :meth:`close` once.
 
-    def write(self, event: dict[str, Any], annotated: np.ndarray | None) -> None: ...
+    Attributes:
+        name: the sink's name in the summary (``events``, ``snapshots``, ``video``...).
+        needs_image: wants the annotated frame (drawing it costs time: only when asked).
+        quit: set by a sink that asks the loop to stop (a window's ``q`` or Esc).
+    """
 
-    def close(self) -> None: ...
+    name: str = ""
+    needs_image: bool = False
+    quit: bool = False
+
+    @abstractmethod
+    def write(
+        self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
+    ) -> None:
+        """One processed frame: its event, the annotated frame (None unless ``needs_image``)
+        and its capture time (perf_counter)."""
+
+    def tick(self, now: float, lost_since: float | None) -> None:  # noqa: B027 - optional hook
+        """No frame came by ``now``; ``lost_since``: when the source lost its signal, if it did.
+
+        A sink that follows the clock (the video) marks the time; the others do nothing.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Make the output whole (called once, on every way out)."""
 
 
 class SinkError(ToolkitError):
@@ -47,12 +71,12 @@ class SinkError(ToolkitError):
         self.sink, self.reason = sink, reason
 
 
-def sink_name(sink: Any) -> str:
+def sink_name(sink: Sink) -> str:
     """A sink's name in the summary (``events``, ``snapshots``, ``video``, ``display``)."""
-    return str(getattr(sink, "name", type(sink).__name__))
+    return sink.name or type(sink).__name__
 
 
-class EventsSink:
+class EventsSink(Sink):
     """One JSON line per processed frame (``only_ng``: NG frames only), on disk per line.
 
     A file is written unbuffered, one ``write`` per line, so a run stopped at any moment
@@ -75,7 +99,9 @@ class EventsSink:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._raw = path.open("wb", buffering=0)
 
-    def write(self, event: dict[str, Any], annotated: np.ndarray | None) -> None:
+    def write(
+        self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
+    ) -> None:
         if self.only_ng and event["verdict"] != "NG":
             return
         line = json.dumps(event, separators=(", ", ": ")) + "\n"
@@ -145,7 +171,7 @@ def is_stdout(path: str | Path | None) -> bool:
     return path is not None and str(path) == "-"
 
 
-class SnapshotSink:
+class SnapshotSink(Sink):
     """Each NG frame, annotated, as ``<time>_f<frame>.jpg`` with its event beside it (.json)."""
 
     needs_image = True
@@ -157,7 +183,9 @@ class SnapshotSink:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.count = folder, 0
 
-    def write(self, event: dict[str, Any], annotated: np.ndarray | None) -> None:
+    def write(
+        self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
+    ) -> None:
         if event["verdict"] != "NG" or annotated is None:
             return
         import cv2
@@ -174,9 +202,6 @@ class SnapshotSink:
             raise SinkError("snapshots", f"cannot write in {self.folder}: {e.strerror or e}") from e
         self.count += 1
 
-    def close(self) -> None:
-        pass
-
 
 # Kept free beside a video being written, so that it can still be finalized: FFmpeg's output
 # buffer (256 KiB, written out in whole buffers), the next frame, the index that close writes
@@ -187,7 +212,7 @@ _INDEX_BYTES_PER_FRAME = 40
 _MARGIN_BYTES = 64 * 1024
 
 
-class VideoSink:
+class VideoSink(Sink):
     """The annotated frames as a video that keeps real time.
 
     Gap policy: for a live source (``realtime``: camera, stream, paced belt) the video is a
@@ -205,7 +230,6 @@ class VideoSink:
     """
 
     needs_image = True
-    timed = True  # the loop passes each frame's capture time (perf_counter)
     name = "video"
 
     def __init__(
@@ -230,6 +254,7 @@ class VideoSink:
     def write(
         self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
     ) -> None:
+        """Realtime: the frame holds its slot on the capture clock (``captured``) until the next."""
         if annotated is None:
             return
         from toolkit.live.overlay import draw_timestamp
@@ -358,41 +383,3 @@ def playable_frames(path: Path) -> int:
         return int(n) if n and n > 0 else 1
     finally:
         cap.release()
-
-
-class DisplaySink:
-    """A window with the annotated frames; ``q`` or Esc asks the loop to stop."""
-
-    needs_image = True
-
-    name = "display"
-
-    def __init__(self, title: str = "edgetk run") -> None:
-        self.title, self.quit = title, False
-
-    def write(self, event: dict[str, Any], annotated: np.ndarray | None) -> None:
-        if annotated is None:
-            return
-        import cv2
-
-        cv2.imshow(self.title, annotated)
-        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            self.quit = True
-
-    def close(self) -> None:
-        import cv2
-
-        cv2.destroyAllWindows()
-        cv2.waitKey(1)
-
-
-def display_available() -> bool:
-    """True when a window can be shown: a display server and an OpenCV with a GUI backend."""
-    import re
-
-    import cv2
-
-    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    gui = re.search(r"GUI:\s*(\S+)", cv2.getBuildInformation())
-    return not (gui and gui.group(1).upper() == "NONE")

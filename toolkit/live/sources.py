@@ -12,6 +12,7 @@ frames that fail to decode. ``name`` never holds credentials (:func:`redact_url`
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -55,13 +56,18 @@ class Gap:
 
 
 class Source(ABC):
-    """A sequence of BGR frames; ``read()`` returns ``None`` when there are no more."""
+    """A sequence of BGR frames; ``read()`` returns ``None`` when there are no more.
+
+    ``stop`` is the loop's stop flag (the loop shares its own): a source that waits (a
+    reconnect backoff) ends the wait as soon as it is set.
+    """
 
     name: str = ""
     live: bool = False
     fps: float | None = None
 
     def __init__(self) -> None:
+        self.stop = threading.Event()
         self.decode_errors = 0
         self.gaps: list[Gap] = []
         self.frames_read = 0

@@ -2,15 +2,19 @@
 
 A line runs all day: keeping every sample would grow without end, so each stage keeps a
 fixed-size uniform reservoir (Vitter's algorithm R) for its percentiles, and an exact count,
-mean and maximum.
+mean and maximum. The percentiles are those of every benchmark
+(:meth:`toolkit.latency.LatencyStats.from_seconds`), over the reservoir.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from toolkit.latency import LatencyStats
+
 STAGES = ("capture", "preprocess", "infer", "postprocess", "sinks", "end_to_end")
 RESERVOIR = 20_000
+_NO_SAMPLES = LatencyStats(mean=0.0, p50=0.0, p90=0.0, p99=0.0, min=0.0, max=0.0, std=0.0, n=0)
 
 
 class Timings:
@@ -35,22 +39,23 @@ class Timings:
                 self._buf[j] = seconds
         self.count += 1
 
-    def percentiles(self, qs: tuple[float, ...]) -> list[float]:
-        """Percentiles in milliseconds (0 when there are no samples)."""
+    def reservoir(self) -> LatencyStats:
+        """The statistics of the samples in the reservoir, in ms (all 0 when there are none)."""
         n = min(self.count, self._buf.size)
-        if n == 0:
-            return [0.0] * len(qs)
-        return [float(v) * 1000 for v in np.percentile(self._buf[:n], qs)]
+        return LatencyStats.from_seconds(self._buf[:n]) if n else _NO_SAMPLES
 
     def summary(self) -> dict[str, float]:
-        """The SPEC's latency object: ``{"mean", "p50", "p90", "p99", "max"}`` in ms."""
-        p50, p90, p99 = self.percentiles((50, 90, 99))
+        """The SPEC's latency object: ``{"mean", "p50", "p90", "p99", "max"}`` in ms.
+
+        The mean and max are exact, the percentiles the reservoir's.
+        """
+        res = self.reservoir()
         mean = 1000 * self._sum / self.count if self.count else 0.0
         return {
             "mean": round(mean, 3),
-            "p50": round(p50, 3),
-            "p90": round(p90, 3),
-            "p99": round(p99, 3),
+            "p50": round(res.p50, 3),
+            "p90": round(res.p90, 3),
+            "p99": round(res.p99, 3),
             "max": round(1000 * self._max, 3),
         }
 
@@ -82,5 +87,5 @@ class LoopStats:
         return {name: t.summary() for name, t in self.stages.items()}
 
     def frame_age_ms(self) -> dict[str, float]:
-        p50, p99 = self.age.percentiles((50, 99))
-        return {"p50": round(p50, 3), "p99": round(p99, 3)}
+        res = self.age.reservoir()
+        return {"p50": round(res.p50, 3), "p99": round(res.p99, 3)}

@@ -16,12 +16,16 @@ Before a run, every class reference is checked against the model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from toolkit.errors import BadInputError
 from toolkit.tasks.classes import ModelClasses
+from toolkit.tasks.classify import Classification
+from toolkit.tasks.detect import Detections
+
+# What a task gives for one frame of the live loop.
+Result = Detections | Classification
 
 GOOD_LABELS = frozenset({"ok", "good", "normal", "pass", "background", "no_defect", "none"})
 
@@ -146,8 +150,8 @@ class Judge:
             )
         return out
 
-    def __call__(self, result: Any) -> tuple[Any, str]:
-        if hasattr(result, "xyxy"):  # detections: parallel arrays, boolean-mask indexable
+    def __call__(self, result: Result) -> tuple[Result, str]:
+        if isinstance(result, Detections):
             if self.roi is not None and len(result):
                 x, y, w, h = self.roi
                 cx = (result.xyxy[:, 0] + result.xyxy[:, 2]) / 2

@@ -1,0 +1,67 @@
+"""The live loop's sinks as one: each frame to every sink, and what a failing one means."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from toolkit.live.sinks import Sink, SinkError, sink_name
+from toolkit.live.stop import StopFlag
+
+log = logging.getLogger(__name__)
+
+
+class SinkFanout:
+    """The loop's sinks: one that fails is recorded, written no more, and stops the run.
+
+    The others go on until the loop has drained, and every sink is closed at the end, the
+    failed one too (a video is finalized with the frames it has). ``failed`` is the first
+    failure, ``{"sink", "error"}`` (None while there is none).
+    """
+
+    def __init__(self, sinks: Sequence[Sink], stop: StopFlag) -> None:
+        self.sinks, self.stop = list(sinks), stop
+        self.needs_image = any(s.needs_image for s in self.sinks)
+        self.failed: dict[str, str] | None = None
+        self._dead: set[int] = set()
+
+    def write(self, event: dict[str, Any], annotated: np.ndarray | None, captured: float) -> None:
+        for i, sink in self._live():
+            try:
+                sink.write(event, annotated, captured)
+            except (SinkError, OSError) as e:
+                self._fail(i, sink, e)
+
+    def tick(self, now: float, lost_since: float | None) -> None:
+        """Let sinks that follow the clock (the video) mark time while no frame comes."""
+        for i, sink in self._live():
+            try:
+                sink.tick(now, lost_since)
+            except (SinkError, OSError) as e:
+                self._fail(i, sink, e)
+
+    def close(self) -> None:
+        for i, sink in enumerate(self.sinks):
+            try:
+                sink.close()
+            except (SinkError, OSError) as e:
+                self._fail(i, sink, e)
+
+    @property
+    def quit(self) -> bool:
+        """A sink asks the loop to stop (a window's ``q``)."""
+        return any(s.quit for s in self.sinks)
+
+    def _live(self) -> list[tuple[int, Sink]]:
+        return [(i, s) for i, s in enumerate(self.sinks) if i not in self._dead]
+
+    def _fail(self, i: int, sink: Sink, e: SinkError | OSError) -> None:
+        self._dead.add(i)
+        reason = e.reason if isinstance(e, SinkError) else (e.strerror or str(e))
+        log.warning("%s sink failed: %s", sink_name(sink), reason)
+        if self.failed is None:
+            self.failed = {"sink": sink_name(sink), "error": reason}
+        self.stop.request("sink_error")
