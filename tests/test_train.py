@@ -86,9 +86,19 @@ def test_one_epoch_writes_a_safe_checkpoint(tiny_set: Path, tmp_path: Path) -> N
     from toolkit.zoo import create_model
 
     out = tmp_path / "w.pt"
+    calls: list[tuple[int, int, str]] = []
     report = train_classifier(
-        "zoo:defect-cls", tiny_set, out, epochs=1, imgsz=32, batch=8, progress=False
+        "zoo:defect-cls",
+        tiny_set,
+        out,
+        epochs=1,
+        imgsz=32,
+        batch=8,
+        progress=lambda done, total, text: calls.append((done, total, text)),
     )
+    # One call per epoch; the first epoch is always a new best.
+    assert [c[:2] for c in calls] == [(1, 1)]
+    assert calls[0][2].startswith("loss ") and calls[0][2].endswith(" best")
     ckpt = torch.load(out, map_location="cpu", weights_only=True)
     assert set(ckpt) == {"state_dict", "labels", "arch", "imgsz", "in_chans", "epoch", "val_top1"}
     # The zoo's label order is kept when the folders are its labels (ok = class 0).
@@ -101,6 +111,45 @@ def test_one_epoch_writes_a_safe_checkpoint(tiny_set: Path, tmp_path: Path) -> N
     assert report.n_train == 24 and report.n_val == 8 and len(report.history) == 1
 
 
+def test_schedule_is_warmup_then_cosine_to_the_floor() -> None:
+    import math
+
+    import torch
+
+    from toolkit.train.loop import Recipe, _scheduler
+
+    total, warmup, floor, peak = 40, 4, 0.01, 3e-3
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=peak)
+    sched = _scheduler(opt, Recipe(1, peak, 0.0, warmup, floor), total)
+    for step in range(total + 1):
+        if step < warmup:
+            want = (step + 1) / warmup
+        else:
+            want = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * (step - warmup) / 36))
+        assert opt.param_groups[0]["lr"] == pytest.approx(peak * want, rel=1e-9)
+        opt.step()
+        sched.step()
+
+
+def test_ema_ramps_up_and_copies_integer_buffers() -> None:
+    import math
+
+    import torch
+
+    from toolkit.train.loop import Recipe, _ema
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    start = model[0].weight.detach().clone()
+    ema = _ema(model, Recipe(1, 1e-3, 0.0, 1, 0.01, ema_decay=0.999, ema_ramp=100.0))
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+        model[1].num_batches_tracked.fill_(7)
+    ema.update_parameters(model)
+    d = 0.999 * (1 - math.exp(-1 / 100))
+    assert torch.allclose(ema.module[0].weight, d * start + (1 - d) * (start + 1))
+    assert int(ema.module[1].num_batches_tracked) == 7
+
+
 def test_easy_set_is_learned(easy_set: Path, tmp_path: Path) -> None:
     report = train_classifier(
         "defect-cls",
@@ -110,7 +159,6 @@ def test_easy_set_is_learned(easy_set: Path, tmp_path: Path) -> None:
         imgsz=40,
         batch=16,
         lr=5e-3,
-        progress=False,
     )
     assert report.best_val_top1 >= 0.8
     assert report.labels == ["ok", "spot"]
@@ -124,7 +172,6 @@ def test_single_folder_is_split_per_class(easy_set: Path, tmp_path: Path) -> Non
         epochs=1,
         imgsz=32,
         val_fraction=0.25,
-        progress=False,
     )
     assert report.layout.startswith("split")
     assert (report.n_train, report.n_val) == (36, 12)
@@ -133,7 +180,7 @@ def test_single_folder_is_split_per_class(easy_set: Path, tmp_path: Path) -> Non
 def test_workers_give_the_same_training(tiny_set: Path, tmp_path: Path) -> None:
     import torch
 
-    kw = {"epochs": 1, "imgsz": 32, "batch": 8, "progress": False}
+    kw = {"epochs": 1, "imgsz": 32, "batch": 8}
     train_classifier("zoo:defect-cls", tiny_set, tmp_path / "a.pt", workers=0, **kw)
     train_classifier("zoo:defect-cls", tiny_set, tmp_path / "b.pt", workers=2, **kw)
     a = torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]
@@ -145,12 +192,12 @@ def test_bad_inputs_raise_clear_errors(tiny_set: Path, tmp_path: Path) -> None:
     out = tmp_path / "exists.pt"
     out.write_bytes(b"keep")
     with pytest.raises(OutputExistsError):
-        train_classifier("zoo:defect-cls", tiny_set, out, progress=False)
+        train_classifier("zoo:defect-cls", tiny_set, out)
     assert out.read_bytes() == b"keep"
     with pytest.raises(BadInputError, match="not found"):
-        train_classifier("zoo:defect-cls", tmp_path / "nope", tmp_path / "w.pt", progress=False)
+        train_classifier("zoo:defect-cls", tmp_path / "nope", tmp_path / "w.pt")
     with pytest.raises(BadInputError, match="unknown zoo model"):
-        train_classifier("zoo:nonet", tiny_set, tmp_path / "w.pt", progress=False)
+        train_classifier("zoo:nonet", tiny_set, tmp_path / "w.pt")
     with pytest.raises(BadInputError, match="epochs"):
         train_classifier("zoo:defect-cls", tiny_set, tmp_path / "w.pt", epochs=0)
 

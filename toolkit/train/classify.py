@@ -2,9 +2,27 @@
 
 Inputs are made by :func:`toolkit.tasks.preprocess.preprocess` with the model's spec, after
 augmentation on the uint8 BGR image, so the network trains on exactly the pixels that
-``edgetk predict``, ``val`` and the live loop will give it.
+``edgetk predict``, ``val`` and the live loop will give it. The loop is
+:func:`toolkit.train.loop.fit` with :class:`~toolkit.train.classify_task.ClassifyTask`.
 
-The checkpoint (``torch.load(weights_only=True)`` safe: tensors, lists, str, int, float)::
+The options of :func:`train_classifier`:
+
+- ``epochs``: passes over the training images; ``batch``: images per step.
+- ``imgsz``: input size (``n`` or ``(h, w)``); default: the model's.
+- ``lr``: peak learning rate (AdamW; linear warmup, then cosine decay to 1% of it);
+  ``weight_decay``: AdamW's (not applied to biases and norm layers).
+- ``label_smoothing``: cross-entropy label smoothing.
+- ``val_fraction``: the share held out per class when there is no val folder.
+- ``augmentation``: flips, crops, rotation, color jitter (default :class:`AugmentConfig`).
+- ``workers``: threads preparing batches ahead of the training step (0: in line).
+- ``threads``: torch intra-op threads (default: torch's own choice, the physical cores).
+- ``seed``: seeds the model init, the shuffling, the augmentation and the split.
+- ``device``: ``cpu`` or ``cuda[:N]``; ``force``: overwrite an existing ``output``.
+- ``progress``: called as ``progress(done_epochs, epochs, text)`` after each epoch, ``text``
+  a short status (``loss 0.123 acc 0.910 val top1 0.950``, then `` best`` on a new best
+  epoch). Nothing is printed.
+
+The checkpoint (``torch.load(weights_only=True)`` safe, see :mod:`toolkit.train.checkpoint`)::
 
     {"state_dict": {...}, "labels": [...], "arch": "zoo:defect-cls", "imgsz": [h, w],
      "in_chans": 3, "epoch": 7, "val_top1": 0.97}
@@ -15,45 +33,34 @@ The checkpoint (``torch.load(weights_only=True)`` safe: tensors, lists, str, int
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import BadInputError
 from toolkit.fileio import check_output
-from toolkit.model.spec import ModelSpec, SpecOverrides
+from toolkit.model.spec import ModelSpec
 from toolkit.train.augment import AugmentConfig
-from toolkit.train.data import load_classification_data
-from toolkit.train.loop import fit
+from toolkit.train.classify_task import ClassifyTask
+from toolkit.train.data import TrainData, load_classification_data
+from toolkit.train.loop import Progress, Recipe, fit
+from toolkit.train.session import RunReport, report_fields, resolve_device, seeded, with_imgsz
 
 if TYPE_CHECKING:
     import torch
-    from rich.console import Console
 
 
-@dataclass
-class TrainReport:
-    """What a training run did: the data, the best epoch and the per-epoch history."""
+@dataclass(kw_only=True)
+class TrainReport(RunReport):
+    """What a classification run did: the data, the best epoch and the per-epoch history."""
 
-    arch: str
-    output: str
-    data: str
+    FIELDS = (
+        "arch", "output", "data", "layout", "labels", "imgsz", "epochs", "batch", "lr",
+        "device", "n_train", "n_val", "best_epoch", "best_val_top1", "seconds", "history",
+    )  # fmt: skip
+
     layout: str
-    labels: list[str]
-    imgsz: list[int]
-    epochs: int
-    batch: int
-    lr: float
-    device: str
-    n_train: int
-    n_val: int
-    best_epoch: int
     best_val_top1: float
-    seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def train_classifier(
@@ -74,35 +81,15 @@ def train_classifier(
     seed: int = 0,
     device: str = "cpu",
     force: bool = False,
-    progress: bool = True,
-    console: Console | None = None,
+    progress: Progress | None = None,
 ) -> TrainReport:
     """Train ``arch`` on the ImageFolder ``data``; write the best checkpoint to ``output``.
 
-    Args:
-        arch: a zoo name (``zoo:defect-cls`` or ``defect-cls``, built untrained with one
-            output per class) or any model reference ``toolkit.loading.load_model`` takes.
-        data: ``root/train/<class>/`` + ``root/val/<class>/``, or one ImageFolder (split).
-        output: the checkpoint file; kept at the epoch with the best val top-1 (ties: lower
-            val loss), written atomically.
-        epochs: passes over the training images.
-        imgsz: input size (``n`` or ``(h, w)``); default: the model's.
-        batch: images per step.
-        lr: peak learning rate (AdamW; linear warmup, then cosine decay to 1% of it).
-        weight_decay: AdamW weight decay (not applied to biases and norm layers).
-        label_smoothing: cross-entropy label smoothing.
-        val_fraction: share held out per class when there is no val folder.
-        augmentation: flips, crops, rotation, color jitter (default :class:`AugmentConfig`).
-        workers: threads preparing batches ahead of the training step (0: in line).
-        threads: torch intra-op threads (default: torch's own choice, the physical cores).
-        seed: seeds the model init, the shuffling, the augmentation and the split.
-        device: ``cpu`` or ``cuda[:N]``.
-        force: overwrite an existing ``output``.
-        progress: show a progress bar per epoch.
-        console: where the progress bar goes (default: stderr).
-
-    Returns:
-        A :class:`TrainReport`.
+    ``arch`` is a zoo name (``zoo:defect-cls`` or ``defect-cls``, built untrained with one
+    output per class) or any model reference ``toolkit.loading.load_model`` takes; ``data``
+    is ``root/train/<class>/`` + ``root/val/<class>/``, or one ImageFolder (split); ``output``
+    is kept at the epoch with the best val top-1 (ties: lower val loss), written atomically.
+    The other options are listed in the module docstring.
 
     Raises:
         OutputExistsError: ``output`` exists and ``force`` is false.
@@ -113,78 +100,52 @@ def train_classifier(
         >>> r.best_val_top1
         0.96
     """
-    import torch
-
     _check_options(epochs=epochs, batch=batch, lr=lr, workers=workers, threads=threads)
     out = check_output(output, force)
-    dev = _device(device)
+    dev = resolve_device(device)
     t0 = time.perf_counter()
-    old_threads = torch.get_num_threads()
-    try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        # fork_rng: seeding for reproducibility without leaving the caller's torch RNG changed.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            arch_ref, preferred, build = _resolver(arch)
-            probe_spec = _zoo_spec(arch_ref)
-            channels = probe_spec.input.channels if probe_spec else 3
-            hint = _size_hint(imgsz, probe_spec)
-            ds = load_classification_data(
-                data,
-                channels=channels,
-                preferred_labels=preferred,
-                val_fraction=val_fraction,
-                seed=seed,
-                max_side=2 * max(hint) if hint else None,
-            )
-            model, spec = build(len(ds.labels))
-            if imgsz is not None:
-                size = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
-                spec = SpecOverrides(imgsz=size).apply(spec)  # type: ignore[arg-type]
-            spec = spec.with_changes(labels=ds.labels)
-            # channels_last: about 20% faster training steps for these conv nets on CPU.
-            model = model.to(dev, memory_format=torch.channels_last)
-            _dry_run(model, spec, dev, arch_ref)
-            best = fit(
-                model,
-                spec,
-                ds,
-                out,
-                arch_ref=arch_ref,
-                epochs=epochs,
-                batch=batch,
-                lr=lr,
-                weight_decay=weight_decay,
-                label_smoothing=label_smoothing,
-                augmentation=augmentation or AugmentConfig(),
-                workers=workers,
-                seed=seed,
-                device=dev,
-                progress=progress,
-                console=console,
-            )
-    finally:
-        torch.set_num_threads(old_threads)
-    h, w = spec.input.hw
-    return TrainReport(
-        arch=arch_ref,
-        output=str(out),
-        data=str(ds.root),
-        layout=ds.layout,
-        labels=list(ds.labels),
-        imgsz=[h, w],
-        epochs=epochs,
-        batch=batch,
-        lr=lr,
-        device=str(dev),
-        n_train=len(ds.train),
-        n_val=len(ds.val),
-        best_epoch=best["epoch"],
-        best_val_top1=best["val_top1"],
-        seconds=round(time.perf_counter() - t0, 2),
-        history=best["history"],
+    with seeded(seed, threads):
+        arch_ref, model, spec, ds = _prepare(arch, data, imgsz, val_fraction, seed, dev)
+        aug = augmentation or AugmentConfig()
+        task = ClassifyTask(spec, ds, out, arch_ref, batch=batch, label_smoothing=label_smoothing,
+                            augmentation=aug, workers=workers, seed=seed, device=dev)  # fmt: skip
+        warmup = max(1, epochs * task.steps // 20)
+        recipe = Recipe(epochs, lr, weight_decay, warmup, floor=0.01, bn_average=True)
+        result = fit(model, task, recipe, progress)
+    sizes = (len(ds.train), len(ds.val))
+    fields = report_fields(
+        arch_ref, out, ds.root, spec, (epochs, batch, lr), dev, sizes, result, t0
     )
+    return TrainReport(**fields, layout=ds.layout, best_val_top1=result.best["val_top1"])
+
+
+def _prepare(
+    arch: str,
+    data: str | Path,
+    imgsz: int | tuple[int, int] | None,
+    val_fraction: float,
+    seed: int,
+    dev: torch.device,
+) -> tuple[str, Any, ModelSpec, TrainData]:
+    """(normalized reference, the untrained model on ``dev``, its spec, the data), checked."""
+    import torch
+
+    arch_ref, preferred, build = _resolver(arch)
+    probe_spec = _zoo_spec(arch_ref)
+    ds = load_classification_data(
+        data,
+        channels=probe_spec.input.channels if probe_spec else 3,
+        preferred_labels=preferred,
+        val_fraction=val_fraction,
+        seed=seed,
+        max_side=_max_side(imgsz, probe_spec),
+    )
+    model, spec = build(len(ds.labels))
+    spec = with_imgsz(spec, imgsz).with_changes(labels=ds.labels)
+    # channels_last: about 20% faster training steps for these conv nets on CPU.
+    model = model.to(dev, memory_format=torch.channels_last)
+    _dry_run(model, spec, dev, arch_ref)
+    return arch_ref, model, spec, ds
 
 
 def _check_options(
@@ -200,20 +161,6 @@ def _check_options(
         raise BadInputError(f"--workers must be 0 or more, got {workers}")
     if threads is not None and threads < 1:
         raise BadInputError(f"--threads must be at least 1, got {threads}")
-
-
-def _device(device: str) -> torch.device:
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise BadInputError(f"unknown device '{device}' (expected cpu or cuda[:N])") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BadInputError(f"device '{device}' requested but PyTorch sees no CUDA GPU")
-    if dev.type not in ("cpu", "cuda"):
-        raise BadInputError(f"unsupported device '{device}' (expected cpu or cuda[:N])")
-    return dev
 
 
 def _resolver(arch: str) -> tuple[str, tuple[str, ...] | None, Any]:
@@ -247,12 +194,13 @@ def _zoo_spec(arch_ref: str) -> ModelSpec | None:
     return get_registry().get(arch_ref).spec
 
 
-def _size_hint(imgsz: int | tuple[int, int] | None, spec: ModelSpec | None) -> tuple[int, ...]:
+def _max_side(imgsz: int | tuple[int, int] | None, spec: ModelSpec | None) -> int | None:
+    """Images are shrunk on load to twice the training size, when it is known."""
     if imgsz is not None:
-        return (imgsz,) if isinstance(imgsz, int) else tuple(imgsz)
+        return 2 * (imgsz if isinstance(imgsz, int) else max(imgsz))
     if spec is not None and None not in spec.input.shape[2:]:
-        return spec.input.hw
-    return ()
+        return 2 * max(spec.input.hw)
+    return None
 
 
 def _dry_run(model: Any, spec: ModelSpec, dev: torch.device, arch: str) -> None:

@@ -40,8 +40,8 @@ class TrainData:
 
     train: Split
     val: Split
-    labels: tuple[str, ...]
-    layout: str
+    labels: tuple[str, ...]  # the model's own order, or sorted folder names
+    layout: str  # "train/val" (the folders found) or "split 0.80/0.20"
     root: Path
 
 

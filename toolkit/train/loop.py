@@ -1,29 +1,179 @@
-"""The training loop of :func:`toolkit.train.train_classifier`: epochs, validation, checkpoint.
+"""The one training loop: epochs of AdamW steps, warm-up + cosine LR, optional EMA, best kept.
 
-Batches are augmented uint8 images turned into tensors by the shared
-:func:`~toolkit.tasks.preprocess.preprocess`; the best epoch (val top-1, then val loss) is
-saved atomically in the checkpoint format that ``--weights`` accepts.
+Classification and detection differ only in what a :class:`TrainTask` brings: its batches,
+its loss, its validation metric and its checkpoint. :func:`fit` does the rest: the optimizer
+(no weight decay on 1-D tensors), the schedule (``LinearLR`` warm-up, then
+``CosineAnnealingLR`` down to ``floor`` times the peak, chained by ``SequentialLR``), the
+optional EMA of the weights (``AveragedModel``), validation after every epoch, the best
+epoch's checkpoint, the per-epoch history and timing, and the progress callback.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-
-from toolkit.fileio import atomic_path
-from toolkit.model.spec import ModelSpec
-from toolkit.train.augment import AugmentConfig, augment
-from toolkit.train.data import Split, TrainData
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import torch
-    from rich.console import Console
+
+#: ``progress(done_epochs, total_epochs, text)``, called after each epoch.
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to optimize: AdamW at peak ``lr``, a linear warm-up, then cosine decay.
+
+    Attributes:
+        epochs: passes over the training set.
+        lr: peak learning rate.
+        weight_decay: AdamW weight decay (not on biases and normalization weights).
+        warmup: warm-up steps, the rate rising linearly to ``lr``.
+        floor: the final rate, as a fraction of ``lr``.
+        clip_grad: largest gradient norm (None: no clipping).
+        ema_decay: evaluate and save an EMA of the weights with this decay, ramped up over
+            the first ``ema_ramp`` steps (None: the raw weights).
+        ema_ramp: steps over which the EMA decay rises to ``ema_decay``.
+        bn_average: BatchNorm running statistics start as a plain average (see
+            :func:`_norm_momentum`).
+    """
+
+    epochs: int
+    lr: float
+    weight_decay: float
+    warmup: int
+    floor: float
+    clip_grad: float | None = None
+    ema_decay: float | None = None
+    ema_ramp: float = 100.0
+    bn_average: bool = False
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One finished epoch, for the task to describe: summed step stats, val metrics, LR."""
+
+    number: int
+    sums: dict[str, float]
+    steps: int
+    val: dict[str, float]
+    lr: float
+
+
+class TrainTask(Protocol):
+    """What a kind of training brings to :func:`fit`: data, loss, metric and checkpoint."""
+
+    steps: int  # optimizer steps per epoch
+
+    def batches(self, epoch: int) -> Iterable[Any]:
+        """The training batches of epoch ``epoch`` (1-based), ``steps`` of them."""
+        ...
+
+    def loss(self, model: Any, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss to minimize and the numbers to sum over the epoch."""
+        ...
+
+    def validate(self, model: Any) -> dict[str, float]:
+        """The validation metrics of ``model``."""
+        ...
+
+    def score(self, val: dict[str, float]) -> tuple[float, ...]:
+        """What the best epoch maximizes (compared as a tuple)."""
+        ...
+
+    def save(self, model: Any, epoch: int, val: dict[str, float]) -> None:
+        """Write the checkpoint of a new best epoch."""
+        ...
+
+    def history(self, epoch: Epoch) -> dict[str, float]:
+        """The epoch's history fields (``epoch`` and ``seconds`` are added around them)."""
+        ...
+
+    def status(self, epoch: Epoch) -> str:
+        """A short line for the progress callback, e.g. ``loss 0.123 acc 0.910``."""
+        ...
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The best epoch (1-based), its val metrics and one history row per epoch."""
+
+    best_epoch: int
+    best: dict[str, float]
+    history: list[dict[str, float]]
+
+
+def fit(model: Any, task: TrainTask, recipe: Recipe, progress: Progress | None = None) -> FitResult:
+    """Train ``model`` in place on ``task``; the task saves each new best epoch."""
+    import torch
+
+    opt = torch.optim.AdamW(_param_groups(model, recipe.weight_decay), lr=recipe.lr)
+    sched = _scheduler(opt, recipe, recipe.epochs * task.steps)
+    ema = _ema(model, recipe)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    history: list[dict[str, float]] = []
+    best_epoch, best = 0, {}
+    best_score: tuple[float, ...] | None = None
+    step = 0
+    for number in range(1, recipe.epochs + 1):
+        t_epoch = time.perf_counter()
+        model.train()
+        sums: dict[str, float] = {}
+        for batch in task.batches(number):
+            if recipe.bn_average:
+                _norm_momentum(norms, momenta, step)
+            step += 1
+            loss, stats = task.loss(model, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.clip_grad is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
+            opt.step()
+            sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            for key, value in stats.items():
+                sums[key] = sums.get(key, 0.0) + value
+        trained = model if ema is None else ema.module
+        val = task.validate(trained)
+        score = task.score(val)
+        improved = best_score is None or score > best_score  # the first epoch always saves
+        if improved:
+            best_epoch, best, best_score = number, val, score
+            task.save(trained, number, val)
+        epoch = Epoch(number, sums, task.steps, val, float(opt.param_groups[0]["lr"]))
+        seconds = round(time.perf_counter() - t_epoch, 3)
+        history.append({"epoch": number, **task.history(epoch), "seconds": seconds})
+        if progress is not None:
+            progress(number, recipe.epochs, task.status(epoch) + (" best" if improved else ""))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.eval()
+    return FitResult(best_epoch, best, history)
+
+
+def steps_per_epoch(n: int, batch: int) -> int:
+    """Optimizer steps for ``n`` images (a last batch of one is dropped, see :func:`shuffled`)."""
+    return math.ceil(_usable(n, batch) / batch)
+
+
+def shuffled(n: int, batch: int, seed: int, epoch: int) -> tuple[Any, Any]:
+    """Epoch ``epoch``'s image order and the generator that drew it (for augmentation).
+
+    A last batch of one is dropped: BatchNorm cannot normalize a single sample after pooling.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng([seed, epoch])
+    return rng.permutation(n)[: _usable(n, batch)], rng
+
+
+def _usable(n: int, batch: int) -> int:
+    return n - 1 if n > batch and n % batch == 1 else n
 
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
@@ -38,14 +188,39 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     ]
 
 
-def _lr_lambda(total: int, warmup: int) -> Any:
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        t = (step - warmup) / max(1, total - warmup)
-        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+def _scheduler(opt: Any, recipe: Recipe, total: int) -> Any:
+    """Per step: ``(step + 1) / warmup`` of the peak, then cosine from the peak to the floor."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
-    return f
+    w = recipe.warmup
+    warmup = LinearLR(opt, start_factor=1 / w, end_factor=1.0, total_iters=max(1, w - 1))
+    cosine = CosineAnnealingLR(opt, T_max=max(1, total - w), eta_min=recipe.floor * recipe.lr)
+    return SequentialLR(opt, [warmup, cosine], milestones=[w])
+
+
+def _ema(model: Any, recipe: Recipe) -> Any:
+    """``AveragedModel`` of weights and buffers; its decay ramps up as in YOLOv5/v8.
+
+    The average starts as the model itself (one update before any step), so after ``k``
+    steps the ``k``-th update uses decay ``ema_decay * (1 - exp(-k / ema_ramp))``; integer
+    buffers (BatchNorm's batch count) are copied.
+    """
+    if recipe.ema_decay is None:
+        return None
+    import torch
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    decay, ramp = recipe.ema_decay, recipe.ema_ramp
+
+    def update(averaged: list[Any], current: list[Any], n: torch.Tensor) -> None:
+        if not averaged[0].dtype.is_floating_point:
+            torch._foreach_copy_(averaged, current)
+            return
+        get_ema_multi_avg_fn(decay * (1 - math.exp(-int(n) / ramp)))(averaged, current, n)
+
+    ema = AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+    ema.update_parameters(model)
+    return ema
 
 
 def _norm_momentum(norms: list[Any], momenta: list[float | None], step: int) -> None:
@@ -59,191 +234,3 @@ def _norm_momentum(norms: list[Any], momenta: list[float | None], step: int) -> 
     for m, base in zip(norms, momenta, strict=True):
         if base is not None:
             m.momentum = max(base, 1.0 / (step + 1))
-
-
-def _batches(
-    split: Split,
-    spec: ModelSpec,
-    order: np.ndarray,
-    batch: int,
-    rng_seed: list[int] | None,
-    aug: AugmentConfig | None,
-    workers: int,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Preprocessed (inputs, targets) batches in ``order``; augmented when ``aug`` is set.
-
-    Each batch draws from its own generator (``rng_seed + [index]``), so the result does not
-    depend on ``workers``; with workers, batches are prepared that many steps ahead.
-    """
-    from toolkit.tasks.preprocess import preprocess
-
-    chunks = [order[i : i + batch] for i in range(0, len(order), batch)]
-
-    def make(k: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = chunks[k]
-        frames = [split.images[i] for i in idx]
-        if aug is not None and rng_seed is not None:
-            rng = np.random.default_rng([*rng_seed, k])
-            frames = [augment(f, rng, aug) for f in frames]
-        x, _ = preprocess(frames, spec)
-        return x, split.targets[idx]
-
-    if workers == 0:
-        for k in range(len(chunks)):
-            yield make(k)
-        return
-    with ThreadPoolExecutor(workers) as pool:
-        pending = [pool.submit(make, k) for k in range(min(len(chunks), workers + 1))]
-        for k in range(len(chunks)):
-            nxt = k + len(pending)
-            result = pending.pop(0).result()
-            if nxt < len(chunks):
-                pending.append(pool.submit(make, nxt))
-            yield result
-
-
-def _evaluate(
-    model: Any, split: Split, spec: ModelSpec, batch: int, dev: torch.device, criterion: Any
-) -> tuple[float, float]:
-    import torch
-
-    model.eval()
-    loss_sum, hits = 0.0, 0
-    order = np.arange(len(split))
-    with torch.inference_mode():
-        for x, y in _batches(split, spec, order, batch, None, None, 0):
-            logits = model(torch.from_numpy(x).to(dev, memory_format=torch.channels_last))
-            t = torch.from_numpy(y).to(dev)
-            loss_sum += float(criterion(logits, t)) * len(y)
-            hits += int((logits.argmax(1) == t).sum())
-    return loss_sum / len(split), hits / len(split)
-
-
-def fit(
-    model: Any,
-    spec: ModelSpec,
-    ds: TrainData,
-    out: Path,
-    *,
-    arch_ref: str,
-    epochs: int,
-    batch: int,
-    lr: float,
-    weight_decay: float,
-    label_smoothing: float,
-    augmentation: AugmentConfig,
-    workers: int,
-    seed: int,
-    device: torch.device,
-    progress: bool,
-    console: Console | None,
-) -> dict[str, Any]:
-    """Train ``model`` in place; save its best epoch to ``out``.
-
-    Returns:
-        The best epoch's ``{"epoch", "val_top1", "val_loss"}`` and ``"history"`` (one dict
-        per epoch: train loss/accuracy, val loss/top-1, learning rate, seconds).
-    """
-    import torch
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    n = len(ds.train)
-    # Drop a last batch of one: BatchNorm cannot normalize a single sample after pooling.
-    usable = n - 1 if n > batch and n % batch == 1 else n
-    steps = math.ceil(usable / batch)
-    opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr)
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    total = epochs * steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, max(1, total // 20)))
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    plain = torch.nn.CrossEntropyLoss()
-    history: list[dict[str, float]] = []
-    best: dict[str, Any] = {"epoch": 0, "val_top1": -1.0, "val_loss": math.inf}
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"),
-        console=console or Console(stderr=True),
-        disable=not progress,
-    )
-    h, w = spec.input.hw
-    step = 0
-    with bar:
-        for epoch in range(1, epochs + 1):
-            t_epoch = time.perf_counter()
-            task = bar.add_task(f"epoch {epoch}/{epochs}", total=steps, stats="")
-            model.train()
-            order = np.random.default_rng([seed, epoch]).permutation(n)[:usable]
-            loss_sum, hits, seen = 0.0, 0, 0
-            batches = _batches(ds.train, spec, order, batch, [seed, epoch], augmentation, workers)
-            for x, y in batches:
-                _norm_momentum(norms, momenta, step)
-                step += 1
-                xt = torch.from_numpy(x).to(device, memory_format=torch.channels_last)
-                yt = torch.from_numpy(y).to(device)
-                logits = model(xt)
-                loss = criterion(logits, yt)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                loss_sum += float(loss.detach()) * len(y)
-                hits += int((logits.argmax(1) == yt).sum())
-                seen += len(y)
-                stats = f"loss {loss_sum / seen:.3f} acc {hits / seen:.3f}"
-                bar.update(task, advance=1, stats=stats)
-            val_loss, val_top1 = _evaluate(model, ds.val, spec, 2 * batch, device, plain)
-            improved = (val_top1, -val_loss) > (best["val_top1"], -best["val_loss"])
-            if improved:
-                best.update(epoch=epoch, val_top1=val_top1, val_loss=val_loss)
-                _save(model, out, ds.labels, arch_ref, (h, w), spec.input.channels, epoch, val_top1)
-            mark = " [green]best[/green]" if improved else ""
-            bar.update(task, stats=f"{stats} | val top1 {val_top1:.3f}{mark}")
-            history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": round(loss_sum / max(1, seen), 5),
-                    "train_acc": round(hits / max(1, seen), 5),
-                    "val_loss": round(val_loss, 5),
-                    "val_top1": round(val_top1, 5),
-                    "lr": float(opt.param_groups[0]["lr"]),
-                    "seconds": round(time.perf_counter() - t_epoch, 3),
-                }
-            )
-    for m, momentum in zip(norms, momenta, strict=True):
-        m.momentum = momentum
-    model.eval()
-    best["history"] = history
-    return best
-
-
-def _save(
-    model: Any,
-    out: Path,
-    labels: tuple[str, ...],
-    arch: str,
-    hw: tuple[int, int],
-    in_chans: int,
-    epoch: int,
-    val_top1: float,
-) -> None:
-    import torch
-
-    ckpt = {
-        # contiguous(): plain NCHW tensors, whatever layout training used.
-        "state_dict": {
-            k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()
-        },
-        "labels": list(labels),
-        "arch": arch,
-        "imgsz": [int(hw[0]), int(hw[1])],
-        "in_chans": int(in_chans),
-        "epoch": int(epoch),
-        "val_top1": float(val_top1),
-    }
-    with atomic_path(out) as tmp:
-        torch.save(ckpt, tmp)
