@@ -202,7 +202,6 @@ def test_cli_inspect_bad_input(args: list[str], message: str) -> None:
 
 
 def test_cli_inspect_python_file_reference(tmp_path: Path) -> None:
-    pytest.importorskip("toolkit.loading")
     src = tmp_path / "my_cnn.py"
     src.write_text(
         "from torch import nn\n\n\n"

@@ -31,9 +31,48 @@ def test_detector_int8_reports_box_agreement_and_map(tmp_path: Path) -> None:
         (report["metrics"]["float"] - report["metrics"]["quantized"]) * 100, 4
     )
     assert report["tensorrt_check"]["passed"]
-    # The head's output (boxes and scores in one tensor) stays float, and says so.
-    assert report["kept_float"] and any("output node stays float" in n for n in report["notes"])
+    # The box decoding (everything after the head's last convolutions) stays float, says so,
+    # and the written graph has no Q/DQ pair inside it.
+    import onnx
+
+    from toolkit.quantize.convert import decode_tail
+
+    tail = decode_tail(onnx.load(str(model)))
+    assert tail and set(tail) <= set(report["kept_float"])
+    assert any("box decoding stays float" in n for n in report["notes"])
+    q = onnx.load(str(out))
+    producer = {o: n for n in q.graph.node for o in n.output}
+    tail_nodes = [n for n in q.graph.node if n.name in tail]
+    assert len(tail_nodes) == len(tail)
+    for node in tail_nodes:
+        fed = [producer[i].op_type for i in node.input if i in producer]
+        assert "DequantizeLinear" not in fed, node.name
     assert "boxes vs float" in result.stderr
+
+
+def test_decode_tail_is_what_follows_the_last_convolutions(tmp_path: Path) -> None:
+    import onnx
+
+    from toolkit.quantize.convert import decode_tail
+
+    graph = onnx.load(str(tiny_detector(tmp_path / "det.onnx"))).graph
+    tail = set(decode_tail(onnx.load(str(tmp_path / "det.onnx"))))
+    outputs = {o.name for o in graph.output}
+    assert any(set(n.output) & outputs for n in graph.node if n.name in tail)
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert convs and not tail & {n.name for n in convs}
+    # Nothing in the tail feeds a convolution; every node outside it (but a Conv) does.
+    def feeds_conv(node, seen=()):
+        below = [c for o in node.output for c in consumers.get(o, ())]
+        return any(c.op_type == "Conv" or feeds_conv(c) for c in below)
+
+    for n in graph.node:
+        if n.op_type != "Conv" and n.name:
+            assert (n.name in tail) == (not feeds_conv(n)), n.name
 
 
 def test_detector_gate_without_eval_is_bad_usage(tmp_path: Path) -> None:

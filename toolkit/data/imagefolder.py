@@ -2,7 +2,7 @@
 
 The class index of a folder is its position in the model's labels when the model has labels
 (so a data set with only some classes, or folders in another order, still scores right), else
-its position among the sorted folder names (SPEC "Model files").
+its position among the sorted folder names.
 """
 
 from __future__ import annotations

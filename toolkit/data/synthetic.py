@@ -23,10 +23,7 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from toolkit.data.atomic_set import check_replaceable, write_set
 from toolkit.data.parts import (
     DEFECT_TYPES,
     PART_KINDS,
@@ -44,8 +42,7 @@ from toolkit.data.parts import (
     paste_part,
     sample_part,
 )
-from toolkit.errors import BadInputError, OutputExistsError
-from toolkit.fileio import apply_umask
+from toolkit.errors import BadInputError
 
 __all__ = [
     "CLASSES",
@@ -66,7 +63,6 @@ __all__ = [
 ]
 
 CLASSES = ("ok", "scratch", "spot", "crack")
-_MARKER = "dataset.json"
 
 
 def make_belt(rng: np.random.Generator, height: int, length: int) -> np.ndarray:
@@ -220,42 +216,41 @@ def make_classification_set(
             raise BadInputError(f"unknown class '{c}' (expected ok or one of {DEFECT_TYPES})")
     if n_per_class < 1 or size < 16:
         raise BadInputError("n_per_class must be >= 1 and size >= 16")
-    if root.exists():
-        if not force:
-            raise OutputExistsError(f"output exists: {root} (pass --force to overwrite)")
-        if not (root / _MARKER).is_file():
-            raise BadInputError(f"refusing to replace {root}: it was not made by edgetk")
+    check_replaceable(root, force)
     bounds = _split_bounds(n_per_class, splits)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
-        counts: dict[str, dict[str, int]] = {name: {} for name in splits}
-        for ci, cls in enumerate(classes):
-            defect = None if cls == "ok" else cls
-            for name, (lo, hi) in bounds.items():
-                folder = tmp / name / cls
-                folder.mkdir(parents=True, exist_ok=True)
-                for i in range(lo, hi):
-                    img, _ = render_part(np.random.default_rng([seed, ci, i]), size, defect)
-                    cv2.imwrite(str(folder / f"{cls}_{i:05d}.png"), img)
-                counts[name][cls] = hi - lo
-        info: dict[str, object] = {
+
+    def build(folder: Path) -> dict[str, object]:
+        return {
             "generator": "toolkit.data.synthetic",
             "classes": list(classes),
             "seed": seed,
             "size": size,
             "n_per_class": n_per_class,
-            "counts": counts,
+            "counts": _write_classes(folder, classes, bounds, seed, size),
         }
-        (tmp / _MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        apply_umask(tmp)  # mkdtemp made it 0700; the set is for everyone the umask allows
-        if root.exists():
-            shutil.rmtree(root)
-        tmp.rename(root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return info
+
+    return write_set(root, build)
+
+
+def _write_classes(
+    folder: Path,
+    classes: Sequence[str],
+    bounds: dict[str, tuple[int, int]],
+    seed: int,
+    size: int,
+) -> dict[str, dict[str, int]]:
+    """Render every class's images of every split into ``folder``: the counts written."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in bounds}
+    for ci, cls in enumerate(classes):
+        defect = None if cls == "ok" else cls
+        for name, (lo, hi) in bounds.items():
+            out = folder / name / cls
+            out.mkdir(parents=True, exist_ok=True)
+            for i in range(lo, hi):
+                img, _ = render_part(np.random.default_rng([seed, ci, i]), size, defect)
+                cv2.imwrite(str(out / f"{cls}_{i:05d}.png"), img)
+            counts[name][cls] = hi - lo
+    return counts
 
 
 def _split_bounds(n: int, splits: Mapping[str, float]) -> dict[str, tuple[int, int]]:

@@ -17,10 +17,7 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from toolkit.data.atomic_set import check_replaceable, write_set
 from toolkit.data.parts import (
     DEFECT_TYPES,
     DefectBox,
@@ -38,15 +36,13 @@ from toolkit.data.parts import (
     sample_part,
 )
 from toolkit.data.synthetic import belt_window, make_belt, sample_lighting
-from toolkit.errors import BadInputError, OutputExistsError
-from toolkit.fileio import apply_umask
+from toolkit.errors import BadInputError
 
 __all__ = ["DET_CLASSES", "BeltScene", "make_detection_set", "render_scene"]
 
 # The detector's classes (a missing hole is supported by the renderer but left out of the
 # default set: it is a defect of absence, far harder for a small net than the visible ones).
 DET_CLASSES = ("scratch", "spot", "crack")
-_MARKER = "dataset.json"
 
 
 def _sample_defects(rng: np.random.Generator, classes: Sequence[str], p_good: float) -> tuple:
@@ -143,51 +139,53 @@ def make_detection_set(
     root = Path(root)
     if n_train < 0 or n_val < 0 or n_train + n_val < 1:
         raise BadInputError("n_train and n_val must be >= 0 and not both 0")
-    if root.exists():
-        if not force:
-            raise OutputExistsError(f"output exists: {root} (pass --force to overwrite)")
-        if not (root / _MARKER).is_file():
-            raise BadInputError(f"refusing to replace {root}: it was not made by edgetk")
+    check_replaceable(root, force)
     from toolkit.data.yolo import write_data_yaml
 
     hw = (size, size) if isinstance(size, int) else tuple(size)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
-        counts: dict[str, dict[str, int]] = {}
-        for si, (split, n) in enumerate((("train", n_train), ("val", n_val))):
-            (tmp / "images" / split).mkdir(parents=True)
-            (tmp / "labels" / split).mkdir(parents=True)
-            per_class = dict.fromkeys(classes, 0)
-            for i in range(n):
-                img, boxes = render_scene(np.random.default_rng([seed, si, i]), hw, classes=classes)
-                stem = f"{split}_{i:05d}"
-                cv2.imwrite(str(tmp / "images" / split / f"{stem}.png"), img)
-                text = yolo_lines(boxes, classes, hw)
-                (tmp / "labels" / split / f"{stem}.txt").write_text(text, encoding="utf-8")
-                for b in boxes:
-                    if b.label in per_class:
-                        per_class[b.label] += 1
-            counts[split] = {"images": n, **per_class}
+
+    def build(folder: Path) -> dict[str, object]:
+        counts = {
+            split: _write_split(folder, split, si, n, seed, hw, classes)
+            for si, (split, n) in enumerate((("train", n_train), ("val", n_val)))
+        }
         write_data_yaml(
-            tmp / "data.yaml", names=list(classes), train="images/train", val="images/val"
+            folder / "data.yaml", names=list(classes), train="images/train", val="images/val"
         )
-        info: dict[str, object] = {
+        return {
             "generator": "toolkit.data.synthetic_det",
             "classes": list(classes),
             "seed": seed,
             "size": list(hw),
             "counts": counts,
         }
-        (tmp / _MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        apply_umask(tmp)  # mkdtemp made it 0700; the set is for everyone the umask allows
-        if root.exists():
-            shutil.rmtree(root)
-        tmp.rename(root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return info
+
+    return write_set(root, build)
+
+
+def _write_split(
+    folder: Path,
+    split: str,
+    si: int,
+    n: int,
+    seed: int,
+    hw: tuple[int, int],
+    classes: Sequence[str],
+) -> dict[str, int]:
+    """Render split ``split`` (number ``si``) into ``folder``: its image and box counts."""
+    (folder / "images" / split).mkdir(parents=True)
+    (folder / "labels" / split).mkdir(parents=True)
+    per_class = dict.fromkeys(classes, 0)
+    for i in range(n):
+        img, boxes = render_scene(np.random.default_rng([seed, si, i]), hw, classes=classes)
+        stem = f"{split}_{i:05d}"
+        cv2.imwrite(str(folder / "images" / split / f"{stem}.png"), img)
+        text = yolo_lines(boxes, classes, hw)
+        (folder / "labels" / split / f"{stem}.txt").write_text(text, encoding="utf-8")
+        for b in boxes:
+            if b.label in per_class:
+                per_class[b.label] += 1
+    return {"images": n, **per_class}
 
 
 @dataclass(frozen=True)

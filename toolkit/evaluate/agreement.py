@@ -15,7 +15,9 @@ import numpy as np
 
 from toolkit.data.yolo import is_yolo_set
 from toolkit.errors import BadInputError, ToolkitError
+from toolkit.evaluate.metrics import IOU_THRESHOLDS
 from toolkit.model.spec import ModelSpec, SpecOverrides
+from toolkit.tasks.batching import padded_chunks
 
 
 def ort_outputs(
@@ -23,26 +25,22 @@ def ort_outputs(
 ) -> np.ndarray:
     """The first output of ``model`` (a ModelProto or an .onnx path) over ``data``, in ORT CPU.
 
-    The session is ``ort-cpu``'s (:func:`toolkit.backends.ort.cpu_inference_session`), so a
+    The session is ``ort-cpu``'s (:func:`toolkit.backends.ort_options.cpu_inference_session`), so a
     ``--target tensorrt`` int8 model is measured as ``edgetk val`` runs it: each Q/DQ pair as
     float, TensorRT's arithmetic, not this CPU's fused int8 kernels. ``emulate`` forces that
     either way; None decides from the spec stored in ``model`` (a bare candidate graph has
     none: pass ``emulate``). A static-batch model gets exactly its batch per call (the last
-    chunk padded and trimmed).
+    chunk padded, :func:`~toolkit.tasks.batching.padded_chunks`, and trimmed).
     """
-    from toolkit.backends.ort import cpu_inference_session
+    from toolkit.backends.ort_options import cpu_inference_session
 
     sess = cpu_inference_session(model, emulate=emulate)
     first = sess.get_inputs()[0]
     fixed = first.shape[0] if isinstance(first.shape[0], int) and first.shape[0] > 0 else None
-    step = fixed or batch
-    outs = []
-    for start in range(0, len(data), step):
-        chunk = data[start : start + step]
-        n = len(chunk)
-        if fixed is not None and n < fixed:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, 0)])
-        outs.append(np.asarray(sess.run(None, {input_name: chunk})[0])[:n])
+    outs = [
+        np.asarray(sess.run(None, {input_name: chunk})[0])[:n]
+        for chunk, n in padded_chunks(data, fixed or batch, fixed)
+    ]
     return np.concatenate(outs).astype(np.float32)
 
 
@@ -99,13 +97,17 @@ def detection_agreement(
     """How well a converted detector's boxes match the float one's on the same inputs.
 
     Each float box (confidence >= ``conf``, after NMS) is matched to the converted model's
-    unmatched box of the same class with the highest IoU >= ``iou``.
+    unmatched box of the same class with the highest IoU >= ``iou``. The same matching at each
+    IoU of 0.50, 0.55 ... 0.95 gives ``box_f1_50_95``, the mean box F1 over those thresholds:
+    like mAP50-95 it sees boxes that moved, which F1 at IoU 0.5 does not
+    (docs/benchmarks.md, issue 11).
 
     Returns:
-        ``{"float_boxes", "matched", "matched_fraction", "extra_boxes", "score_error"}``
-        (``score_error``: mean |confidence difference| over matched boxes).
+        ``{"float_boxes", "matched", "matched_fraction", "extra_boxes", "score_error",
+        "box_f1", "box_f1_50_95"}`` (``score_error``: mean |confidence difference| over
+        matched boxes; ``box_f1``: 2 * matched / (float + converted boxes) at ``iou``).
     """
-    from toolkit.tasks.boxes import box_iou
+    from toolkit.tasks.boxes import box_iou, greedy_match
     from toolkit.tasks.detect import DetectTask
     from toolkit.tasks.preprocess import FrameMeta
 
@@ -115,27 +117,33 @@ def detection_agreement(
     key = spec.output.name or "output"
     dets_ref = task.postprocess({key: ref}, metas)
     dets_out = task.postprocess({key: out}, metas)
-    n_ref = matched = extra = 0
+    n_ref = n_out = matched = 0
+    matched_at = np.zeros(len(IOU_THRESHOLDS), np.int64)
     score_err: list[float] = []
     for a, b in zip(dets_ref, dets_out, strict=True):
-        n_ref += len(a)
-        used = np.zeros(len(b), dtype=bool)
+        n_ref, n_out = n_ref + len(a), n_out + len(b)
         ious = box_iou(a.xyxy, b.xyxy) if len(a) and len(b) else np.zeros((len(a), len(b)))
-        for i in np.argsort(-a.confidence):
-            cand = (b.class_id == a.class_id[i]) & ~used & (ious[i] >= iou)
-            if cand.any():
-                j = int(np.argmax(np.where(cand, ious[i], -1.0)))
-                used[j] = True
-                matched += 1
-                score_err.append(abs(float(a.confidence[i]) - float(b.confidence[j])))
-        extra += int((~used).sum())
+        ious[a.class_id[:, None] != b.class_id[None, :]] = -1.0  # other classes never match
+        order = np.argsort(-a.confidence)
+        match = greedy_match(ious, order, iou)
+        hits = [int(i) for i in order if match[i] >= 0]
+        matched += len(hits)
+        score_err += [abs(float(a.confidence[i]) - float(b.confidence[match[i]])) for i in hits]
+        matched_at += [int((greedy_match(ious, order, t) >= 0).sum()) for t in IOU_THRESHOLDS]
     return {
         "float_boxes": n_ref,
         "matched": matched,
         "matched_fraction": round(matched / n_ref, 4) if n_ref else None,
-        "extra_boxes": extra,
+        "extra_boxes": n_out - matched,
         "score_error": round(float(np.mean(score_err)), 5) if score_err else None,
+        "box_f1": _f1(matched, n_ref + n_out),
+        "box_f1_50_95": round(float(np.mean([_f1(m, n_ref + n_out) for m in matched_at])), 4),
     }
+
+
+def _f1(matched: int, boxes: int) -> float:
+    """2 * matched / (float + converted boxes); no boxes in either: 1.0 (they agree)."""
+    return 1.0 if boxes == 0 else round(2.0 * matched / boxes, 4)
 
 
 def evaluate(

@@ -73,38 +73,57 @@ def validate_classifier(
     spec = session.spec
     task = ClassifyTask(spec, topk=1)
     ds = root if isinstance(root, ImageFolder) else ImageFolder(root, labels=spec.labels or None)
-    targets = ds.targets
+    scores = _Scores(ds)
     n = len(ds)
-    num_classes: int | None = None
-    hits1 = np.zeros(n, dtype=bool)
-    hitsk = np.zeros(n, dtype=bool)
-    scored = np.zeros(n, dtype=bool)
     skipped: list[SkippedImage] = []
     t0 = time.perf_counter()
     for start in range(0, n, batch):
         rows, frames = _read_batch(ds, start, batch, strict, skipped)
         if not frames:
             continue
-        probs = np.concatenate(_probabilities(session, task, frames))
-        if num_classes is None:
-            num_classes = probs.shape[1]
-            if len(ds.classes) > num_classes:
-                raise BadInputError(
-                    f"the data set has {len(ds.classes)} classes but the model outputs "
-                    f"{num_classes}: pass the model's --labels or use matching class folders"
-                )
-        t = targets[rows]
-        k = min(topk, num_classes)
-        idx, _ = rank_topk(probs, k)
-        hits1[rows] = idx[:, 0] == t
-        hitsk[rows] = (idx == t[:, None]).any(axis=1)
-        scored[rows] = True
+        scores.add(rows, np.concatenate(_probabilities(session, task, frames)), topk)
         if progress is not None:
             progress(min(start + batch, n), n)
-    if not scored.any():
+    if not scores.scored.any():
         raise BadInputError(f"no readable images in {ds.root} ({skipped_text(skipped)})")
-    seconds = time.perf_counter() - t0
-    hits1, hitsk, targets, n = hits1[scored], hitsk[scored], targets[scored], int(scored.sum())
+    return _result(ds, scores, topk, time.perf_counter() - t0, skipped)
+
+
+class _Scores:
+    """Per-sample hits (top-1, top-k) of the images scored so far."""
+
+    def __init__(self, ds: ImageFolder) -> None:
+        self.ds = ds
+        self.targets = ds.targets
+        n = len(ds)
+        self.hits1 = np.zeros(n, dtype=bool)
+        self.hitsk = np.zeros(n, dtype=bool)
+        self.scored = np.zeros(n, dtype=bool)
+        self.num_classes: int | None = None
+
+    def add(self, rows: np.ndarray, probs: np.ndarray, topk: int) -> None:
+        """Score the samples ``rows`` from their class probabilities ``probs``."""
+        if self.num_classes is None:
+            self.num_classes = probs.shape[1]
+            if len(self.ds.classes) > self.num_classes:
+                raise BadInputError(
+                    f"the data set has {len(self.ds.classes)} classes but the model outputs "
+                    f"{self.num_classes}: pass the model's --labels or use matching class folders"
+                )
+        t = self.targets[rows]
+        idx, _ = rank_topk(probs, min(topk, self.num_classes))
+        self.hits1[rows] = idx[:, 0] == t
+        self.hitsk[rows] = (idx == t[:, None]).any(axis=1)
+        self.scored[rows] = True
+
+
+def _result(
+    ds: ImageFolder, scores: _Scores, topk: int, seconds: float, skipped: list[SkippedImage]
+) -> dict[str, Any]:
+    """The result of :func:`validate_classifier` over the scored images."""
+    scored = scores.scored
+    hits1, hitsk, targets = scores.hits1[scored], scores.hitsk[scored], scores.targets[scored]
+    n = int(scored.sum())
     per_class = {}
     for c in np.unique(targets):
         mask = targets == c
@@ -112,7 +131,7 @@ def validate_classifier(
             "n": int(mask.sum()),
             "top1": float(hits1[mask].mean()),
         }
-    enough = num_classes is not None and num_classes >= topk
+    enough = scores.num_classes is not None and scores.num_classes >= topk
     result: dict[str, Any] = {
         "data": str(ds.root),
         "n": n,

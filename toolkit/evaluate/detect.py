@@ -13,6 +13,10 @@ from toolkit.errors import BadInputError
 
 if TYPE_CHECKING:
     from toolkit.backends.base import Session
+    from toolkit.data.yolo import YoloSet
+    from toolkit.evaluate.metrics import DetectionMetrics
+    from toolkit.model.spec import ModelSpec
+    from toolkit.tasks.detect import DetectTask
 
 # Ultralytics' validation settings: a low threshold so the whole PR curve is measured.
 VAL_CONF = 0.001
@@ -54,54 +58,73 @@ def validate_detector(
             unreadable image with ``strict``, or no readable image at all.
     """
     from toolkit.data.images import SkippedImage, skipped_text
-    from toolkit.data.yolo import load_yolo_set
     from toolkit.evaluate.metrics import DetectionMetrics
-    from toolkit.tasks.base import run_task
     from toolkit.tasks.detect import DetectTask
 
-    spec = session.spec
-    if spec.task != "detect":
-        raise BadInputError(
-            f"validating a detection set needs a detector, not a '{spec.task}' model"
-        )
-    ys = load_yolo_set(data)
-    images = ys.images(split)
-    if not images:
-        raise BadInputError(f"{ys.yaml_path}: the '{split}' split has no images")
-    names = ys.names
-    if spec.labels and len(spec.labels) < len(names):
-        raise BadInputError(
-            f"the set has {len(names)} classes but the model knows {len(spec.labels)}"
-        )
-    task = DetectTask(spec, conf=conf, iou=iou, max_det=max_det)
-    metrics = DetectionMetrics(tuple(names))
+    ys = _open_set(session.spec, data, split)
+    task = DetectTask(session.spec, conf=conf, iou=iou, max_det=max_det)
+    metrics = DetectionMetrics(tuple(ys.names))
     t0 = time.perf_counter()
     samples = list(ys.samples(split))
     skipped: list[SkippedImage] = []
     for s in range(0, len(samples), batch):
         chunk, frames = _read_chunk(samples[s : s + batch], ys.yaml_path.parent, strict, skipped)
-        dets = run_task(session, task, frames) if frames else []
-        for (_, cls, xyxy), frame, det in zip(chunk, frames, dets, strict=True):
-            h, w = frame.shape[:2]
-            gt = xyxy * np.array([w, h, w, h], np.float32)
-            metrics.update(det.xyxy, det.confidence, det.class_id, gt, cls)
-        done = min(s + batch, len(samples))
+        _score_chunk(session, task, metrics, chunk, frames)
         if progress is not None:
-            progress(done, len(samples))
+            progress(min(s + batch, len(samples)), len(samples))
     if len(skipped) == len(samples):
         raise BadInputError(f"no readable images in {ys.yaml_path} ({skipped_text(skipped)})")
     seconds = time.perf_counter() - t0
-    scored = len(samples) - len(skipped)
     result = metrics.compute()
+    result.update(classes=list(ys.names), split=split, data=str(ys.yaml_path))
+    return _with_timing(result, seconds, len(samples) - len(skipped), skipped)
+
+
+def _with_timing(
+    result: dict[str, Any], seconds: float, scored: int, skipped: list[Any]
+) -> dict[str, Any]:
+    """``result`` with the run's seconds, images per second and skipped images added."""
     result.update(
-        classes=list(names),
-        split=split,
-        data=str(ys.yaml_path),
         seconds=round(seconds, 3),
         images_per_second=round(scored / seconds, 2) if seconds > 0 else None,
         skipped=[x.to_dict() for x in skipped],
     )
     return result
+
+
+def _open_set(spec: ModelSpec, data: str | Path, split: str) -> YoloSet:
+    """The YOLO set, once the model is known to be a detector of (at least) its classes."""
+    from toolkit.data.yolo import load_yolo_set
+
+    if spec.task != "detect":
+        raise BadInputError(
+            f"validating a detection set needs a detector, not a '{spec.task}' model"
+        )
+    ys = load_yolo_set(data)
+    if not ys.images(split):
+        raise BadInputError(f"{ys.yaml_path}: the '{split}' split has no images")
+    if spec.labels and len(spec.labels) < len(ys.names):
+        raise BadInputError(
+            f"the set has {len(ys.names)} classes but the model knows {len(spec.labels)}"
+        )
+    return ys
+
+
+def _score_chunk(
+    session: Session,
+    task: DetectTask,
+    metrics: DetectionMetrics,
+    chunk: list[Any],
+    frames: list[np.ndarray],
+) -> None:
+    """Detect on the readable ``frames`` of a chunk and add them to ``metrics``."""
+    from toolkit.tasks.base import run_task
+
+    dets = run_task(session, task, frames) if frames else []
+    for (_, cls, xyxy), frame, det in zip(chunk, frames, dets, strict=True):
+        h, w = frame.shape[:2]
+        gt = xyxy * np.array([w, h, w, h], np.float32)
+        metrics.update(det.xyxy, det.confidence, det.class_id, gt, cls)
 
 
 def _read_chunk(

@@ -2,8 +2,8 @@
 
 Predictions are matched to ground truth per image and class, greedily by confidence: each
 prediction takes the unmatched ground-truth box it overlaps most, if that IoU reaches the
-threshold (as pycocotools and Ultralytics do), at each of the ten IoU thresholds
-0.50, 0.55, ..., 0.95.
+threshold (as pycocotools and Ultralytics do; :func:`toolkit.tasks.boxes.greedy_match`), at
+each of the ten IoU thresholds 0.50, 0.55, ..., 0.95.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toolkit.tasks.boxes import box_iou
+from toolkit.tasks.boxes import box_iou, greedy_match
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 
@@ -48,13 +48,7 @@ def match_image(
     ious[np.asarray(pred_cls)[:, None] != np.asarray(gt_cls)[None, :]] = 0.0
     order = np.argsort(-np.asarray(pred_conf), kind="stable")
     for t, thr in enumerate(IOU_THRESHOLDS):
-        taken = np.zeros(len(gt_cls), bool)
-        for i in order:
-            cand = np.where(taken, -1.0, ious[i])
-            j = int(cand.argmax())
-            if cand[j] >= thr - 1e-9:
-                taken[j] = True
-                tp[i, t] = True
+        tp[:, t] = greedy_match(ious, order, thr - 1e-9) >= 0
     return tp
 
 

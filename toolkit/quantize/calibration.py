@@ -265,29 +265,32 @@ def make_reader(
 ) -> Any:
     """An ONNX Runtime ``CalibrationDataReader`` over ``data`` (``batch`` samples per call).
 
-    With ``fixed`` (a static-batch model) the last chunk is padded by repeating its last sample.
+    With ``fixed`` (a static-batch model) the last chunk is padded by repeating its last sample
+    (:func:`~toolkit.tasks.batching.padded_chunks`).
     """
     from onnxruntime.quantization import CalibrationDataReader
+
+    from toolkit.tasks.batching import padded_chunks
 
     class ArrayReader(CalibrationDataReader):
         """Feeds the preprocessed tensors to ONNX Runtime's calibrator, ticking ``progress``."""
 
         def __init__(self) -> None:
-            self.pos = 0
+            self.rewind()
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            if self.pos >= len(data):
+            item = next(self.chunks, None)
+            if item is None:
                 return None
-            chunk = data[self.pos : self.pos + batch]
-            self.pos += len(chunk)
-            if fixed and len(chunk) < batch:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), 0)])
+            chunk, n = item
+            self.pos += n
             if progress is not None:
                 progress(self.pos, len(data))
             return {input_name: np.ascontiguousarray(chunk)}
 
         def rewind(self) -> None:
             self.pos = 0
+            self.chunks = padded_chunks(data, batch, batch if fixed else None)
 
         def __len__(self) -> int:
             return -(-len(data) // batch)

@@ -7,7 +7,8 @@ float model is compared with the all-int8 error. The layers whose float version 
 error come first; they are then kept in float one more at a time, each step measured with the
 gate's metric, until the drop is within the limit or ``max_fallback`` layers are float. The
 metric is the accuracy on a labelled set, or, with no labels, the agreement with the float
-model on held-out calibration samples (top-1 agreement, or :func:`box_f1` for a detector).
+model on held-out calibration samples (top-1 agreement, or for a detector the mean box F1
+over IoU 0.5:0.95).
 
 A "layer" is a compute node together with the chain of pass-through nodes feeding it (Relu,
 MaxPool, Reshape...): ONNX Runtime quantizes the tensors *into* a node, and in the symmetric
@@ -170,7 +171,7 @@ def _expose(model: Any, heads: list[str]) -> dict[str, str]:
 def _run_all(
     model: Any, names: list[str], samples: np.ndarray, input_name: str, emulate: bool = False
 ) -> list[np.ndarray]:
-    from toolkit.backends.ort import cpu_inference_session
+    from toolkit.backends.ort_options import cpu_inference_session
 
     sess = cpu_inference_session(model, emulate=emulate)
     outs = [sess.run(names, {input_name: samples[i : i + 1]}) for i in range(len(samples))]
@@ -270,22 +271,15 @@ def gate_step(kept: list[str], metric: dict[str, Any], drop: float) -> dict[str,
 
 
 def agreement_value(a: dict[str, Any]) -> float:
-    """The label-free gate's number from an agreement record: top-1 agreement, else box F1.
+    """The label-free gate's number from an agreement record: top-1 agreement, else the mean
+    box F1 over IoU 0.5:0.95 (``detection_agreement``'s ``box_f1_50_95``).
 
     A classifier whose output has no class axis to compare scores 0 (the gate refuses it
     rather than letting it pass unmeasured).
     """
     if "top1_agreement" in a:
         return float(a["top1_agreement"])
-    return float(a.get("box_f1", 0.0))
-
-
-def box_f1(det: dict[str, Any]) -> float:
-    """Box F1 between the float and the converted detector (from ``detection_agreement``):
-    2 * matched / (float boxes + converted boxes). No boxes in either: 1.0 (they agree)."""
-    converted = det["matched"] + det["extra_boxes"]
-    total = det["float_boxes"] + converted
-    return 1.0 if total == 0 else round(2.0 * det["matched"] / total, 4)
+    return float(a.get("box_f1_50_95", 0.0))
 
 
 def drop_pp(float_value: float, value: float) -> float:

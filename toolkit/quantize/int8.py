@@ -98,33 +98,28 @@ def target_settings(target: str, reduce_range: bool = False) -> dict[str, Any]:
     """
     from onnxruntime.quantization import QuantFormat, QuantType
 
+    # Per-channel weights along the output-channel axis of each convolution.
+    axes = {"QDQOpTypePerChannelSupportToAxis": {"Conv": 0, "ConvTranspose": 1}}
+    common = {"quant_format": QuantFormat.QDQ, "weight_type": QuantType.QInt8, "per_channel": True}
     if target == "tensorrt":
         return {
-            "quant_format": QuantFormat.QDQ,
+            **common,
             "activation_type": QuantType.QInt8,
-            "weight_type": QuantType.QInt8,
-            "per_channel": True,
             "extra_options": {
                 "ActivationSymmetric": True,
                 "WeightSymmetric": True,
                 "QuantizeBias": False,
                 "DedicatedQDQPair": False,
                 "QDQKeepRemovableActivations": True,
-                "QDQOpTypePerChannelSupportToAxis": {"Conv": 0, "ConvTranspose": 1},
+                **axes,
             },
         }
     if target == "cpu":
         return {
-            "quant_format": QuantFormat.QDQ,
+            **common,
             "activation_type": QuantType.QUInt8,
-            "weight_type": QuantType.QInt8,
-            "per_channel": True,
             "reduce_range": reduce_range,
-            "extra_options": {
-                "ActivationSymmetric": False,
-                "WeightSymmetric": True,
-                "QDQOpTypePerChannelSupportToAxis": {"Conv": 0, "ConvTranspose": 1},
-            },
+            "extra_options": {"ActivationSymmetric": False, "WeightSymmetric": True, **axes},
         }
     raise BadInputError(f"--target must be one of {', '.join(TARGETS)}, got '{target}'")
 

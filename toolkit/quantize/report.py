@@ -146,7 +146,8 @@ def _agreement_lines(a: dict[str, Any]) -> list[str]:
         frac = det["matched_fraction"]
         out.append(f"boxes vs float: {det['matched']}/{det['float_boxes']} matched"
                    + (f" ({frac * 100:.1f}%)" if frac is not None else "")
-                   + f", {det['extra_boxes']} extra, box F1 {det['box_f1']:.3f}, score error "
+                   + f", {det['extra_boxes']} extra, box F1 {det['box_f1']:.3f} (IoU 0.5), "
+                   + f"{det['box_f1_50_95']:.3f} (IoU 0.5:0.95), score error "
                    + f"{det['score_error']}")  # fmt: skip
     return out
 
@@ -154,7 +155,8 @@ def _agreement_lines(a: dict[str, Any]) -> list[str]:
 def _gate_lines(g: dict[str, Any], passed: bool) -> list[str]:
     steps = g.get("steps", [])
     if g.get("kind") == "agreement":
-        what = "box F1" if g.get("metric") == "box_f1" else "top-1 agreement"
+        what = ("mean box F1 over IoU 0.5:0.95" if g.get("metric") == "box_f1_50_95"
+                else "top-1 agreement")  # fmt: skip
         head = f"gate ({what} >= {g['min_agreement']:g}% with the float model on {g['inputs']})"
     else:
         head = f"gate (max drop {g['max_drop']} pt)"

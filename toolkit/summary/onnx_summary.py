@@ -3,8 +3,8 @@
 Parameters are the weight tensors (initializers) a node reads, each counted once: floating
 point and int8/uint8 (quantized) tensors of rank >= 1 and int32 quantized biases, less what
 PyTorch keeps as buffers or constants (BatchNorm running mean/var, quantization scales and zero
-points, shape and index tensors, scalars). MACs are counted for Conv, ConvTranspose, Gemm and MatMul (and their integer /
-QLinear forms).
+points, shape and index tensors, scalars). MACs are counted for Conv, ConvTranspose, Gemm and
+MatMul (and their integer / QLinear forms).
 """
 
 from __future__ import annotations
@@ -52,6 +52,30 @@ def summarize_onnx(
     Raises:
         BadInputError: unreadable file, or an input size that is unknown or conflicts.
     """
+    proto, name = _load(model, model_name)
+    inits = {i.name: i for i in proto.graph.initializer}
+    fallback = _spec_shape(proto)
+    input_shape: Shape = ()
+    for i, value in enumerate(v for v in proto.graph.input if v.name not in inits):
+        dims = _fix_input(value, imgsz, channels, fallback)
+        if i == 0:
+            input_shape = dims
+    graph, shapes = _infer_shapes(proto, name)
+    rows = _node_rows(graph, inits, shapes)
+    total = sum(r.params for r in rows)
+    return ModelSummary(
+        model=name,
+        input_shape=input_shape,
+        layers=tuple(rows),
+        total_params=total,
+        trainable_params=total,
+        total_macs=sum(r.macs for r in rows),
+        framework="onnx",
+    )
+
+
+def _load(model: str | Path | Any, model_name: str | None) -> tuple[Any, str]:
+    """A copy of the model to change (functions inlined, weights not loaded) and its name."""
     import onnx
 
     from toolkit.model.modelfile import load_onnx
@@ -66,14 +90,14 @@ def summarize_onnx(
         name = model_name or (proto.graph.name or "model")
     if proto.functions:
         proto = onnx.inliner.inline_local_functions(proto)
+    return proto, name
+
+
+def _infer_shapes(proto: Any, name: str) -> tuple[Any, dict[str, Shape]]:
+    """The shape-inferred graph (inputs fixed first) and the shape of every tensor in it."""
+    import onnx
+
     graph = proto.graph
-    inits = {i.name: i for i in graph.initializer}
-    fallback = _spec_shape(proto)
-    input_shape: Shape = ()
-    for i, value in enumerate(v for v in graph.input if v.name not in inits):
-        dims = _fix_input(value, imgsz, channels, fallback)
-        if i == 0:
-            input_shape = dims
     # Stale intermediate shapes (symbolic batch) would survive inference: drop them.
     del graph.value_info[:]
     for out in graph.output:
@@ -82,7 +106,6 @@ def summarize_onnx(
         inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except (onnx.shape_inference.InferenceError, ValueError) as e:
         raise BadInputError(f"ONNX shape inference failed for {name}: {e}") from e
-
     shapes: dict[str, Shape] = {}
     g = inferred.graph
     for v in [*g.input, *g.value_info, *g.output]:
@@ -90,10 +113,14 @@ def summarize_onnx(
             shapes[v.name] = _dims(v)
     for init in g.initializer:
         shapes[init.name] = tuple(int(d) for d in init.dims)
+    return g, shapes
 
+
+def _node_rows(graph: Any, inits: dict[str, Any], shapes: dict[str, Shape]) -> list[LayerInfo]:
+    """One row per node: output shape, the weights it reads first, its MACs."""
     counted: set[str] = set()
     rows: list[LayerInfo] = []
-    for idx, node in enumerate(g.node):
+    for idx, node in enumerate(graph.node):
         params = 0
         skip = _NOT_PARAMS.get(node.op_type, set())
         for j, inp in enumerate(node.input):
@@ -116,16 +143,7 @@ def summarize_onnx(
                 macs=_node_macs(node, shapes),
             )
         )
-    total = sum(r.params for r in rows)
-    return ModelSummary(
-        model=name,
-        input_shape=input_shape,
-        layers=tuple(rows),
-        total_params=total,
-        trainable_params=total,
-        total_macs=sum(r.macs for r in rows),
-        framework="onnx",
-    )
+    return rows
 
 
 def _dims(value: Any) -> Shape:

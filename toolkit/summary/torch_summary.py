@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,55 +68,10 @@ def summarize_module(
         raise BadInputError(_OPAQUE.format(kind="a TorchScript module"))
     names = {m: n for n, m in module.named_modules()}
     leaves = {m for m in names if _is_row_module(m)}
-    first = next(iter(module.parameters()), None)
-    device = first.device if first is not None else torch.device("cpu")
-    dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
-
-    stack: list[_Call] = []
-    done: list[_Call] = []
-    counter = [0]
-
-    def pre_hook(mod: Any, args: Any) -> None:
-        stack.append(_Call(order=counter[0], name=names[mod], module=mod))
-        counter[0] += 1
-
-    def post_hook(mod: Any, args: Any, output: Any) -> None:
-        call = stack.pop()
-        call.output_shape = _output_shape(output)
-        if mod in leaves:
-            macs = _module_macs(mod, args, output)
-            call.own_macs = macs
-            call.macs += macs
-            for outer in stack:
-                outer.macs += macs
-        done.append(call)
-
-    training = {m: m.training for m in names}
-    handles = []
-    try:
-        for m in names:
-            handles.append(m.register_forward_pre_hook(pre_hook))
-            handles.append(m.register_forward_hook(post_hook))
-        # torch.export programs refuse eval(): they are inference graphs already.
-        with contextlib.suppress(NotImplementedError):
-            module.eval()
-        x = torch.zeros(input_shape, device=device, dtype=dtype)
-        with torch.no_grad():
-            try:
-                module(x)
-            except (RuntimeError, ValueError, TypeError, IndexError) as e:
-                where = ""
-                if stack and stack[-1].name:  # the innermost module that did not finish
-                    where = f" at layer '{stack[-1].name}' ({type(stack[-1].module).__name__})"
-                shape = "x".join(str(d) for d in input_shape)
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise BadInputError(f"forward pass failed for input {shape}{where}: {msg}") from e
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in training.items():
-            m.training = flag
-
+    tracer = _Tracer(names, leaves)
+    with tracer.attached():
+        _forward(module, input_shape, tracer.stack)
+    done = tracer.done
     ran_weights = any(
         c.module in leaves and next(iter(c.module.parameters()), None) is not None for c in done
     )
@@ -134,6 +90,75 @@ def summarize_module(
         total_macs=int(total),
         framework="torch",
     )
+
+
+class _Tracer:
+    """Forward hooks on every module that record each call: its output shape and MACs."""
+
+    def __init__(self, names: dict[Any, str], leaves: set[Any]) -> None:
+        self.names = names
+        self.leaves = leaves
+        self.stack: list[_Call] = []  # the calls in progress, innermost last
+        self.done: list[_Call] = []
+        self._count = 0
+
+    def pre_hook(self, mod: Any, args: Any) -> None:
+        self.stack.append(_Call(order=self._count, name=self.names[mod], module=mod))
+        self._count += 1
+
+    def post_hook(self, mod: Any, args: Any, output: Any) -> None:
+        call = self.stack.pop()
+        call.output_shape = _output_shape(output)
+        if mod in self.leaves:
+            macs = _module_macs(mod, args, output)
+            call.own_macs = macs
+            call.macs += macs
+            for outer in self.stack:
+                outer.macs += macs
+        self.done.append(call)
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[None]:
+        """The hooks on every module; afterwards removed, and each module's mode restored."""
+        training = {m: m.training for m in self.names}
+        handles = []
+        try:
+            for m in self.names:
+                handles.append(m.register_forward_pre_hook(self.pre_hook))
+                handles.append(m.register_forward_hook(self.post_hook))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+            for m, flag in training.items():
+                m.training = flag
+
+
+def _forward(module: Any, input_shape: tuple[int, ...], stack: list[_Call]) -> None:
+    """One eval-mode forward pass of zeros on the module's device and float type.
+
+    Raises:
+        BadInputError: the pass fails; the message names the innermost unfinished module.
+    """
+    import torch
+
+    first = next(iter(module.parameters()), None)
+    device = first.device if first is not None else torch.device("cpu")
+    dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
+    # torch.export programs refuse eval(): they are inference graphs already.
+    with contextlib.suppress(NotImplementedError):
+        module.eval()
+    x = torch.zeros(input_shape, device=device, dtype=dtype)
+    with torch.no_grad():
+        try:
+            module(x)
+        except (RuntimeError, ValueError, TypeError, IndexError) as e:
+            where = ""
+            if stack and stack[-1].name:  # the innermost module that did not finish
+                where = f" at layer '{stack[-1].name}' ({type(stack[-1].module).__name__})"
+            shape = "x".join(str(d) for d in input_shape)
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BadInputError(f"forward pass failed for input {shape}{where}: {msg}") from e
 
 
 def _is_row_module(m: Any) -> bool:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 
 from toolkit.errors import BadInputError
+from toolkit.tasks.batching import pad_batch, padded_chunks
 
 if TYPE_CHECKING:
     from toolkit.backends.base import Session
@@ -60,12 +61,11 @@ def prepare_inputs(
     """Preprocess ``frames`` into the inputs ``session`` takes.
 
     A model with a static batch B that gets fewer frames is padded by repeating the last one
-    (the caller drops the extra results). The spec's input name may differ from the session's
-    (a renamed or torch model): a single-input model takes its tensor whatever it is called.
+    (:func:`~toolkit.tasks.batching.pad_batch`; the caller drops the extra results). The spec's
+    input name may differ from the session's (a renamed or torch model): a single-input model
+    takes its tensor whatever it is called.
     """
-    fixed = session.static_batch
-    if fixed is not None and len(frames) < fixed:
-        frames = frames + [frames[-1]] * (fixed - len(frames))
+    frames = pad_batch(frames, session.static_batch)
     inputs, metas = task.preprocess(frames)
     if len(inputs) == 1 and len(session.inputs) == 1:
         inputs = {session.input_name: next(iter(inputs.values()))}
@@ -76,15 +76,15 @@ def run_task(session: Session, task: Task[R_co], frames: list[np.ndarray]) -> li
     """Run ``frames`` through ``task`` and ``session``, one result per frame.
 
     A model exported with a static batch size B gets exactly B frames per call: the frames are
-    cut into chunks of B and the last chunk is padded (see :func:`prepare_inputs`).
+    cut into chunks of B and the last chunk is padded
+    (:func:`~toolkit.tasks.batching.padded_chunks`).
     """
     if not frames:
         return []
-    step = session.static_batch or len(frames)
+    fixed = session.static_batch
     results: list[R_co] = []
-    for start in range(0, len(frames), step):
-        chunk = frames[start : start + step]
+    for chunk, n in padded_chunks(frames, fixed or len(frames), fixed):
         inputs, metas = prepare_inputs(session, task, chunk)
         outputs = session.infer(inputs)
-        results.extend(task.postprocess(outputs, metas)[: len(chunk)])
+        results.extend(task.postprocess(outputs, metas)[:n])
     return results

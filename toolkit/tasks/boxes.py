@@ -1,4 +1,9 @@
-"""Non-maximum suppression, vectorized: class-aware (default) or class-agnostic.
+"""Box operations: pairwise IoU, non-maximum suppression and greedy matching.
+
+- :func:`box_iou`: the IoU of every pair of two sets of xyxy boxes.
+- :func:`nms` / :func:`batched_nms`: vectorized NMS, class-aware (default) or class-agnostic.
+- :func:`greedy_match`: predictions matched one by one, best first, to reference boxes (the
+  matching of the mAP metrics and of the float-vs-converted detector agreement).
 
 Class-aware NMS runs as one agnostic pass over boxes shifted by ``class_id * offset`` (the
 trick from torchvision's ``batched_nms`` and Ultralytics), so boxes of different classes
@@ -75,3 +80,27 @@ def batched_nms(
         span = float(np.abs(boxes).max()) + 1.0
         boxes = boxes + (np.asarray(class_id, np.float32) * 2 * span)[:, None]
     return nms(boxes, np.asarray(scores, np.float32), iou, max_det)
+
+
+def greedy_match(ious: np.ndarray, order: np.ndarray, threshold: float) -> np.ndarray:
+    """Match rows (predictions) to columns (reference boxes), one row at a time.
+
+    Each row, in ``order`` (best first), takes the column not yet taken with its highest IoU
+    (the first on a tie) if that IoU reaches ``threshold``. Pairs that must not match (boxes of
+    other classes) are marked in ``ious`` by a value below ``threshold``.
+
+    Returns:
+        The column each row took, ``-1`` for none (``[P]`` int64).
+    """
+    ious = np.asarray(ious)
+    match = np.full(ious.shape[0], -1, np.int64)
+    if ious.shape[1] == 0:
+        return match
+    taken = np.zeros(ious.shape[1], bool)
+    for i in order:
+        cand = np.where(taken, -1.0, ious[i])
+        j = int(cand.argmax())
+        if cand[j] >= threshold:
+            taken[j] = True
+            match[i] = j
+    return match

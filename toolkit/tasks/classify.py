@@ -16,7 +16,8 @@ import numpy as np
 from toolkit.errors import BadInputError, ToolkitError
 from toolkit.model.spec import ModelSpec
 from toolkit.tasks.classes import ModelClasses, check_class_ids
-from toolkit.tasks.preprocess import FrameMeta, preprocess
+from toolkit.tasks.model_io import SpecIO, subset_indices
+from toolkit.tasks.preprocess import FrameMeta
 
 # A "logits" output whose rows are all in [0, 1] and sum to 1 within this is taken as probs.
 PROBS_SUM_TOL = 1e-3
@@ -67,9 +68,7 @@ class Classification:
 
     def __getitem__(self, index: int | slice | np.ndarray | Sequence[int]) -> Classification:
         """A subset (slice, index array or boolean mask), still a Classification."""
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        idx = np.arange(len(self))[index]
+        idx = subset_indices(index, len(self))
         return Classification(
             self.class_id[idx], self.confidence[idx], tuple(self.labels[i] for i in idx)
         )
@@ -94,7 +93,9 @@ class Classification:
         return float(self.confidence[0])
 
     def to_dict(self) -> dict[str, Any]:
-        """The SPEC event form: ``{"top": [{"class_id", "label", "confidence"}, ...]}``."""
+        """The result as predict and the live loop's events report it:
+        ``{"top": [{"class_id", "label", "confidence"}, ...]}``.
+        """
         return {
             "top": [
                 {"class_id": int(c), "label": lab, "confidence": round(float(p), 6)}
@@ -142,7 +143,7 @@ def topk(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.take_along_axis(vals, order, axis=1)
 
 
-class ClassifyTask:
+class ClassifyTask(SpecIO):
     """Pre- and post-processing for a classifier described by a :class:`ModelSpec`.
 
     Example:
@@ -172,21 +173,6 @@ class ClassifyTask:
         self.topk = int(topk)
         # Like a detector's --classes: the ranking (and so the top-1) is among these alone.
         self.classes = None if classes is None else tuple(sorted({int(c) for c in classes}))
-
-    def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[FrameMeta]]:
-        """Frames (BGR or gray uint8, as OpenCV decodes them) -> ({input name: batch}, metas)."""
-        batch, metas = preprocess(frames, self.spec)
-        return {self.spec.input.name: batch}, metas
-
-    def select_output(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The classifier output: the spec's named one when the session has it, else the first."""
-        if not outputs:
-            raise ToolkitError("the model returned no outputs")
-        name = self.spec.output.name
-        # A session may rename outputs (the torch backend has no ONNX names): fall back to the first.
-        if name is not None and name in outputs:
-            return np.asarray(outputs[name])
-        return np.asarray(next(iter(outputs.values())))
 
     def probabilities(self, outputs: dict[str, np.ndarray], n: int | None = None) -> np.ndarray:
         """Class probabilities ``[N, C]`` (float32) from the raw outputs.

@@ -18,7 +18,8 @@ from toolkit.errors import BadInputError, ToolkitError
 from toolkit.model.spec import ModelSpec
 from toolkit.tasks.classes import ModelClasses, check_class_ids
 from toolkit.tasks.decode import FORMATS, DecodeOptions, decode
-from toolkit.tasks.preprocess import FrameMeta, preprocess
+from toolkit.tasks.model_io import SpecIO, subset_indices
+from toolkit.tasks.preprocess import FrameMeta
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,7 @@ class Detections:
 
     def __getitem__(self, index: int | slice | np.ndarray | Sequence[int]) -> Detections:
         """A subset (slice, index array or boolean mask), still a Detections."""
-        if isinstance(index, (int, np.integer)):
-            index = [int(index)]
-        idx = np.arange(len(self))[index]
+        idx = subset_indices(index, len(self))
         return Detections(
             self.xyxy[idx],
             self.confidence[idx],
@@ -85,7 +84,9 @@ class Detections:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The SPEC event form: ``{"detections": [{"class_id", "label", "confidence", "xyxy"}]}``."""
+        """The result as predict and the live loop's events report it:
+        ``{"detections": [{"class_id", "label", "confidence", "xyxy"}]}``.
+        """
         return {
             "detections": [
                 {
@@ -101,7 +102,7 @@ class Detections:
         }
 
 
-class DetectTask:
+class DetectTask(SpecIO):
     """Pre- and post-processing for a detector described by a :class:`ModelSpec`.
 
     Args:
@@ -146,20 +147,6 @@ class DetectTask:
             classes=None if classes is None else tuple(int(c) for c in classes),
             agnostic=bool(agnostic),
         )
-
-    def preprocess(self, frames: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[FrameMeta]]:
-        """Frames (BGR or gray uint8) -> ({input name: letterboxed batch}, metas)."""
-        batch, metas = preprocess(frames, self.spec)
-        return {self.spec.input.name: batch}, metas
-
-    def select_output(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The detection output: the spec's named one when present, else the first."""
-        if not outputs:
-            raise ToolkitError("the model returned no outputs")
-        name = self.spec.output.name
-        if name is not None and name in outputs:
-            return np.asarray(outputs[name])
-        return np.asarray(next(iter(outputs.values())))
 
     def postprocess(
         self, outputs: dict[str, np.ndarray], metas: list[FrameMeta]

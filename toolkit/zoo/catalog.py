@@ -49,93 +49,73 @@ _IMAGENET: list[tuple[str, str, str, tuple[str, ...], int, str]] = [
     ("vgg13", "vgg", "vgg", ("vgg13",), 133_047_848, "VGG-13: stacked 3x3 convs"),
     ("vgg16", "vgg", "vgg", ("vgg16",), 138_357_544, "VGG-16: stacked 3x3 convs"),
     ("vgg19", "vgg", "vgg", ("vgg19",), 143_667_240, "VGG-19: stacked 3x3 convs"),
-    (
-        "googlenet",
-        "googlenet",
-        "googlenet",
-        (),
-        6_624_904,
-        "GoogLeNet: Inception v1 modules",
-    ),
+    ("googlenet", "googlenet", "googlenet", (), 6_624_904, "GoogLeNet: Inception v1 modules"),
     ("resnet18", "resnet", "resnet", ("resnet18",), 11_689_512, "ResNet-18: residual blocks"),
     ("resnet34", "resnet", "resnet", ("resnet34",), 21_797_672, "ResNet-34: residual blocks"),
     ("resnet50", "resnet", "resnet", ("resnet50",), 25_557_032, "ResNet-50: bottleneck blocks"),
-    (
-        "mobilenetv2",
-        "mobilenet",
-        "mobilenetv2",
-        (),
-        3_504_872,
-        "MobileNetV2: depthwise, edge",
-    ),
+    ("mobilenetv2", "mobilenet", "mobilenetv2", (), 3_504_872, "MobileNetV2: depthwise, edge"),
 ]
 
 
 def build_registry() -> Registry:
     """A fresh registry holding every built-in architecture."""
     reg = Registry()
-    reg.register(
-        ZooEntry(
-            name="lenet5",
-            factory=_factory("lenet", "lenet5"),
-            spec=ModelSpec(
-                task="classify",
-                input=InputSpec(shape=(None, 1, 32, 32), color="gray"),
-                preprocess=PreprocessSpec(resize="stretch", scale=1 / 255, mean=(0.5,), std=(0.5,)),
-                labels=tuple(str(d) for d in range(10)),
-            ),
-            description="LeNet-5 (1998): digits",
-            num_classes=10,
-            published_params=61_706,
-            tags=("classic",),
-        )
-    )
-    for name, module, func, args, params, description in _IMAGENET:
-        reg.register(
-            ZooEntry(
-                name=name,
-                factory=_factory(module, func, *args),
-                spec=_imagenet_spec(),
-                description=description,
-                num_classes=1000,
-                published_params=params,
-                tags=("imagenet",),
-            )
-        )
-    reg.register(
-        ZooEntry(
-            name="defect-cls",
-            factory=_factory("defect", "defect_cls"),
-            spec=ModelSpec(
-                task="classify",
-                input=InputSpec(shape=(None, 3, 96, 96), color="rgb"),
-                preprocess=PreprocessSpec(
-                    resize="stretch", scale=1 / 255, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
-                ),
-                labels=("ok", "scratch", "spot", "crack"),
-            ),
-            description="demo defect classifier, fast on CPU",
-            num_classes=4,
-            # Loaded when a trained state dict ships in toolkit/assets (none yet: random init).
-            weights="defect-cls.pt",
-            tags=("edge", "demo"),
-        )
-    )
-    reg.register(
-        ZooEntry(
-            name="defect-det",
-            factory=_factory("yolo", "defect_det"),
-            spec=ModelSpec(
-                task="detect",
-                input=InputSpec(shape=(None, 3, 256, 256), color="rgb"),
-                preprocess=PreprocessSpec(resize="letterbox", scale=1 / 255, pad_value=114),
-                labels=("scratch", "spot", "crack"),
-                output=OutputSpec(format="yolov8"),
-            ),
-            description="demo defect detector: anchor-free YOLOv8-style, [N, 4+C, A] output",
-            num_classes=3,
-            weights="defect-det.pt",
-            tags=("edge", "demo", "detect"),
-        )
-    )
+    for entry in [_lenet(), *_imagenet(), _defect_cls(), _defect_det()]:
+        reg.register(entry)
     return reg
+
+
+def _lenet() -> ZooEntry:
+    spec = ModelSpec(
+        task="classify",
+        input=InputSpec(shape=(None, 1, 32, 32), color="gray"),
+        preprocess=PreprocessSpec(resize="stretch", scale=1 / 255, mean=(0.5,), std=(0.5,)),
+        labels=tuple(str(d) for d in range(10)),
+    )
+    factory = _factory("lenet", "lenet5")
+    return ZooEntry("lenet5", factory, spec, "LeNet-5 (1998): digits", num_classes=10,
+                    published_params=61_706, tags=("classic",))  # fmt: skip
+
+
+def _imagenet() -> list[ZooEntry]:
+    return [
+        ZooEntry(
+            name=name,
+            factory=_factory(module, func, *args),
+            spec=_imagenet_spec(),
+            description=description,
+            num_classes=1000,
+            published_params=params,
+            tags=("imagenet",),
+        )
+        for name, module, func, args, params, description in _IMAGENET
+    ]
+
+
+def _defect_cls() -> ZooEntry:
+    half = (0.5, 0.5, 0.5)
+    spec = ModelSpec(
+        task="classify",
+        input=InputSpec(shape=(None, 3, 96, 96), color="rgb"),
+        preprocess=PreprocessSpec(resize="stretch", scale=1 / 255, mean=half, std=half),
+        labels=("ok", "scratch", "spot", "crack"),
+    )
+    # Loaded when a trained state dict ships in toolkit/assets (none yet: random init).
+    return ZooEntry("defect-cls", _factory("defect", "defect_cls"), spec,
+                    "demo defect classifier, fast on CPU", num_classes=4,
+                    weights="defect-cls.pt", tags=("edge", "demo"))  # fmt: skip
+
+
+def _defect_det() -> ZooEntry:
+    letterbox = PreprocessSpec(resize="letterbox", scale=1 / 255, pad_value=114)
+    spec = ModelSpec(
+        task="detect",
+        input=InputSpec(shape=(None, 3, 256, 256), color="rgb"),
+        preprocess=letterbox,
+        labels=("scratch", "spot", "crack"),
+        output=OutputSpec(format="yolov8"),
+    )
+    description = "demo defect detector: anchor-free YOLOv8-style, [N, 4+C, A] output"
+    return ZooEntry("defect-det", _factory("yolo", "defect_det"), spec, description,
+                    num_classes=3, weights="defect-det.pt",
+                    tags=("edge", "demo", "detect"))  # fmt: skip
