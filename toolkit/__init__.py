@@ -21,6 +21,8 @@ from toolkit.model.spec import ModelSpec
 
 # name -> module that defines it; resolved on first attribute access.
 _LAZY: dict[str, str] = {
+    "predict": "toolkit.tasks.predict",
+    "validate": "toolkit.evaluate.val",
     "preprocess": "toolkit.tasks.preprocess",
     "FrameMeta": "toolkit.tasks.preprocess",
     "Session": "toolkit.backends.base",

@@ -3,27 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from toolkit.cli.common import (
-    ChannelsOpt,
-    ForceOpt,
-    ImgszOpt,
-    JsonOpt,
-    ModelSourceOpt,
-    ThreadsOpt,
-    VerboseOpt,
-    WeightsOpt,
-    check_model_source,
-    cli_command,
-    console,
-    make_overrides,
-    print_json,
-)
+from toolkit.cli import options as opt
+from toolkit.cli.common import cli_command, console, print_json
 from toolkit.cli.notes import note_random_weights
 from toolkit.errors import BadInputError
+
+if TYPE_CHECKING:
+    from toolkit.model.spec import SpecOverrides
+
+ModelsArg = Annotated[
+    list[str], typer.Argument(help="ONNX files or PyTorch references (zoo:NAME, file.py:Name).")
+]
+BackendsOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        "-b",
+        help="Comma list: auto, ort-cpu, ort-cuda, ort-trt, tensorrt, torch. Speedups are "
+        "relative to the first.",
+    ),
+]
+BatchesOpt = Annotated[str, typer.Option("--batch", help="Comma list of batch sizes.")]
+WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed calls first.")]
+ItersOpt = Annotated[
+    int | None,
+    typer.Option("--iters", help="Timed calls per backend (default 200, at most 10 s)."),
+]
+DurationOpt = Annotated[
+    float | None, typer.Option("--duration", help="Timed seconds per backend instead.")
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Also write the report: .json, .csv or .md.")
+]
 
 
 def _split(value: str) -> list[str]:
@@ -42,39 +57,22 @@ def parse_batches(value: str) -> list[int]:
 
 
 @cli_command
+@opt.spec_options(*opt.SIZE_FLAGS)
 def command(
-    models: Annotated[
-        list[str], typer.Argument(help="ONNX files or PyTorch references (zoo:NAME, file.py:Name).")
-    ],
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            "-b",
-            help="Comma list: auto, ort-cpu, ort-cuda, ort-trt, tensorrt, torch. Speedups are "
-            "relative to the first.",
-        ),
-    ] = "auto",
-    batch: Annotated[str, typer.Option("--batch", help="Comma list of batch sizes.")] = "1",
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed calls first.")] = 20,
-    iters: Annotated[
-        int | None,
-        typer.Option("--iters", help="Timed calls per backend (default 200, at most 10 s)."),
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option("--duration", help="Timed seconds per backend instead.")
-    ] = None,
-    threads: ThreadsOpt = None,
-    weights: WeightsOpt = None,
-    model_source: ModelSourceOpt = None,
-    imgsz: ImgszOpt = None,
-    channels: ChannelsOpt = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Also write the report: .json, .csv or .md.")
-    ] = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    verbose: VerboseOpt = False,
+    models: ModelsArg,
+    backend: BackendsOpt = "auto",
+    batch: BatchesOpt = "1",
+    warmup: WarmupOpt = 20,
+    iters: ItersOpt = None,
+    duration: DurationOpt = None,
+    threads: opt.ThreadsOpt = None,
+    weights: opt.WeightsOpt = None,
+    model_source: opt.ModelSourceOpt = None,
+    spec: SpecOverrides = opt.GROUP,
+    out: OutOpt = None,
+    force: opt.ForceOpt = False,
+    json_out: opt.JsonOpt = False,
+    verbose: opt.VerboseOpt = False,
 ) -> None:
     """Measure latency (mean, p50, p90, p99, min, max, std) and throughput per backend and batch.
 
@@ -89,8 +87,7 @@ def command(
 
     backends = _split(backend)
     batches = parse_batches(batch)
-    check_model_source(model_source, backends, models)
-    overrides = make_overrides(imgsz=imgsz, channels=channels)
+    opt.check_model_source(model_source, backends, models)
     if out is not None:
         if out.suffix.lower() not in REPORT_SUFFIXES:
             raise BadInputError(f"--out must end in {', '.join(REPORT_SUFFIXES)} (got '{out}')")
@@ -101,18 +98,11 @@ def command(
         if has_random_weights(model, weights):
             note_random_weights(model, _onnx_source(model))
     report = benchmark(
-        models,
-        backends,
-        batches,
-        warmup=warmup,
-        iters=iters,
-        duration=duration,
-        threads=threads,
-        overrides=None if overrides.is_empty() else overrides,
-        weights=weights,
+        models, backends, batches, warmup=warmup, iters=iters, duration=duration,
+        threads=threads, overrides=None if spec.is_empty() else spec, weights=weights,
         model_source=model_source,
         progress=lambda msg: console.print(f"benchmark: {msg}", markup=False, style="dim"),
-    )
+    )  # fmt: skip
     if out is not None:
         write_report(report, out, force=force)
         console.print(f"wrote {out}")

@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from toolkit.cli.common import (
-    ChannelsOpt,
-    ColorOpt,
-    ForceOpt,
-    ImgszOpt,
-    JsonOpt,
-    LabelsOpt,
-    MeanOpt,
-    OutputFormatOpt,
-    ResizeOpt,
-    ScaleOpt,
-    StdOpt,
-    TaskOpt,
-    VerboseOpt,
-    cli_command,
-    console,
-    make_overrides,
-    print_json,
-)
+from toolkit.cli import options as opt
+from toolkit.cli.common import cli_command, console, print_json
+from toolkit.cli.progress import spinner
 from toolkit.errors import BadInputError
+
+if TYPE_CHECKING:
+    from toolkit.build.builder import BuildOptions
+    from toolkit.model.spec import SpecOverrides
 
 _UNITS = {"": 1 << 30, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -47,62 +35,82 @@ def parse_size(value: str | None) -> int | None:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+ModelArg = Annotated[
+    str, typer.Argument(help="The ONNX model (fp32, fp16, or int8 QDQ made for tensorrt).")
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="The engine file (default: MODEL.engine).")
+]
+MinBatchOpt = Annotated[
+    int | None, typer.Option("--min-batch", help="Smallest batch of the profile (default 1).")
+]
+OptBatchOpt = Annotated[
+    int | None,
+    typer.Option("--opt-batch", help="Batch TensorRT tunes for (default: --min-batch)."),
+]
+MaxBatchOpt = Annotated[
+    int | None, typer.Option("--max-batch", help="Largest batch of the profile (default 8).")
+]
+WorkspaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace", help="Workspace memory limit: 4G, 512M, or GiB (default: TensorRT's)."
+    ),
+]
+TimingCacheOpt = Annotated[
+    Path | None,
+    typer.Option("--timing-cache", help="Timing cache file: read if present, updated after."),
+]
+OptLevelOpt = Annotated[
+    int,
+    typer.Option("--opt-level", help="builder_optimization_level 0..5 (higher: slower build)."),
+]
+DlaOpt = Annotated[
+    int | None,
+    typer.Option("--dla", help="Build for DLA core N with GPU fallback (Jetson Orin)."),
+]
+RebuildOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rebuild",
+        help="MODEL is an engine: rebuild it from the ONNX file and options in its sidecar.",
+    ),
+]
+
+
+def build_options(
+    min_batch: MinBatchOpt = None,
+    opt_batch: OptBatchOpt = None,
+    max_batch: MaxBatchOpt = None,
+    workspace: WorkspaceOpt = None,
+    timing_cache: TimingCacheOpt = None,
+    opt_level: OptLevelOpt = 3,
+    dla: DlaOpt = None,
+) -> BuildOptions:
+    from toolkit.build.builder import BuildOptions
+
+    return BuildOptions(
+        min_batch=min_batch,
+        opt_batch=opt_batch,
+        max_batch=max_batch,
+        workspace=parse_size(workspace),
+        timing_cache=str(timing_cache) if timing_cache is not None else None,
+        opt_level=opt_level,
+        dla_core=dla,
+    )
+
+
 @cli_command
+@opt.spec_options(options=build_options)
 def command(
-    model: Annotated[
-        str, typer.Argument(help="The ONNX model (fp32, fp16, or int8 QDQ made for tensorrt).")
-    ],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="The engine file (default: MODEL.engine).")
-    ] = None,
-    min_batch: Annotated[
-        int | None, typer.Option("--min-batch", help="Smallest batch of the profile (default 1).")
-    ] = None,
-    opt_batch: Annotated[
-        int | None,
-        typer.Option("--opt-batch", help="Batch TensorRT tunes for (default: --min-batch)."),
-    ] = None,
-    max_batch: Annotated[
-        int | None, typer.Option("--max-batch", help="Largest batch of the profile (default 8).")
-    ] = None,
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            "--workspace", help="Workspace memory limit: 4G, 512M, or GiB (default: TensorRT's)."
-        ),
-    ] = None,
-    timing_cache: Annotated[
-        Path | None,
-        typer.Option("--timing-cache", help="Timing cache file: read if present, updated after."),
-    ] = None,
-    opt_level: Annotated[
-        int,
-        typer.Option("--opt-level", help="builder_optimization_level 0..5 (higher: slower build)."),
-    ] = 3,
-    dla: Annotated[
-        int | None,
-        typer.Option("--dla", help="Build for DLA core N with GPU fallback (Jetson Orin)."),
-    ] = None,
-    rebuild: Annotated[
-        bool,
-        typer.Option(
-            "--rebuild",
-            help="MODEL is an engine: rebuild it from the ONNX file and options in its sidecar.",
-        ),
-    ] = False,
-    task: TaskOpt = None,
-    labels: LabelsOpt = None,
-    imgsz: ImgszOpt = None,
-    channels: ChannelsOpt = None,
-    color: ColorOpt = None,
-    scale: ScaleOpt = None,
-    mean: MeanOpt = None,
-    std: StdOpt = None,
-    resize: ResizeOpt = None,
-    output_format: OutputFormatOpt = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    verbose: VerboseOpt = False,
+    model: ModelArg,
+    output: OutputOpt = None,
+    options: BuildOptions = opt.GROUP,
+    rebuild: RebuildOpt = False,
+    spec: SpecOverrides = opt.GROUP,
+    force: opt.ForceOpt = False,
+    json_out: opt.JsonOpt = False,
+    verbose: opt.VerboseOpt = False,
 ) -> None:
     """Build a TensorRT engine; the precision is the ONNX file's (fp32, fp16 or int8 QDQ).
 
@@ -112,10 +120,8 @@ def command(
 
     Example: edgetk build model.trt-int8.onnx -o model.engine --max-batch 8 --timing-cache trt.cache
     """
-    from toolkit.build.builder import BuildOptions, build_engine, rebuild_options
+    from toolkit.build.builder import build_engine, rebuild_options
 
-    overrides = make_overrides(task, labels, imgsz, channels, color, scale, mean, std, resize,
-                               output_format)  # fmt: skip
     if rebuild:
         if output is not None:
             raise BadInputError("--rebuild writes the engine it is given; drop -o")
@@ -124,27 +130,16 @@ def command(
     else:
         onnx_path = Path(model)
         out = output if output is not None else onnx_path.with_suffix(".engine")
-        options = BuildOptions(
-            min_batch=min_batch,
-            opt_batch=opt_batch,
-            max_batch=max_batch,
-            workspace=parse_size(workspace),
-            timing_cache=str(timing_cache) if timing_cache is not None else None,
-            opt_level=opt_level,
-            dla_core=dla,
-        )
-    with console.status(f"building {out.name}", spinner="dots") as status:
-        report = build_engine(
-            onnx_path,
-            out,
-            options,
-            overrides=None if overrides.is_empty() else overrides,
-            force=force,
-            progress=lambda msg: status.update(f"building {out.name}: {msg}"),
-        )
+    with spinner(f"building {out.name}") as say:
+        report = build_engine(onnx_path, out, options, overrides=None if spec.is_empty() else spec,
+                              force=force, progress=say)  # fmt: skip
     if json_out:
         print_json(report.to_dict())
-        return
+    else:
+        _print_report(report)
+
+
+def _print_report(report: Any) -> None:
     mn, opt, mx = (report.profile[k] for k in ("min_batch", "opt_batch", "max_batch"))
     target = f" ({report.target} target)" if report.target else ""
     console.print(

@@ -3,127 +3,94 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from toolkit.cli.common import (
-    ChannelsOpt,
-    ColorOpt,
-    ForceOpt,
-    ImgszOpt,
-    JsonOpt,
-    LabelsOpt,
-    MeanOpt,
-    OutputFormatOpt,
-    ResizeOpt,
-    ScaleOpt,
-    StdOpt,
-    TaskOpt,
-    VerboseOpt,
-    WeightsOpt,
-    cli_command,
-    console,
-    make_overrides,
-    print_json,
-)
+from toolkit.cli import options as opt
+from toolkit.cli.common import cli_command, console, print_json
 from toolkit.cli.notes import note_random_weights
+from toolkit.cli.progress import spinner
 from toolkit.errors import BadInputError
+
+if TYPE_CHECKING:
+    from toolkit.model.spec import SpecOverrides
+
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="zoo:NAME, file.py:Name, package.module:Name, torchvision:NAME, timm:NAME, "
+        "file.ts / file.pt (TorchScript), file.pt2 (torch.export)."
+    ),
+]
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")]
+NumClassesOpt = Annotated[
+    int | None,
+    typer.Option("--num-classes", help="Output classes (default: the model's or labels')."),
+]
+BatchOpt = Annotated[
+    int | None, typer.Option("--batch", help="Static batch size (default: dynamic).")
+]
+DynamicOpt = Annotated[bool, typer.Option("--dynamic", help="Dynamic batch axis (the default).")]
+MaxBatchOpt = Annotated[
+    int | None, typer.Option("--max-batch", help="Upper bound of the dynamic batch.")
+]
+OpsetOpt = Annotated[
+    int | None, typer.Option("--opset", help="ONNX opset (default: the exporter's).")
+]
+SimplifyOpt = Annotated[
+    bool, typer.Option("--simplify/--no-simplify", help="Simplify the graph with onnxslim.")
+]
+CheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--check/--no-check",
+        help="Fail when ONNX Runtime differs from PyTorch beyond tolerance.",
+    ),
+]
+AtolOpt = Annotated[float, typer.Option("--atol", help="Parity absolute tolerance.")]
+RtolOpt = Annotated[
+    float, typer.Option("--rtol", help="Parity tolerance relative to max |output|.")
+]
 
 
 @cli_command
+@opt.spec_options(before={"imgsz": "batch", "channels": "batch"})
 def command(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="zoo:NAME, file.py:Name, package.module:Name, torchvision:NAME, timm:NAME, "
-            "file.ts / file.pt (TorchScript), file.pt2 (torch.export)."
-        ),
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
-    weights: WeightsOpt = None,
-    num_classes: Annotated[
-        int | None,
-        typer.Option("--num-classes", help="Output classes (default: the model's or labels')."),
-    ] = None,
-    imgsz: ImgszOpt = None,
-    channels: ChannelsOpt = None,
-    batch: Annotated[
-        int | None, typer.Option("--batch", help="Static batch size (default: dynamic).")
-    ] = None,
-    dynamic: Annotated[
-        bool, typer.Option("--dynamic", help="Dynamic batch axis (the default).")
-    ] = False,
-    max_batch: Annotated[
-        int | None, typer.Option("--max-batch", help="Upper bound of the dynamic batch.")
-    ] = None,
-    opset: Annotated[
-        int | None, typer.Option("--opset", help="ONNX opset (default: the exporter's).")
-    ] = None,
-    simplify: Annotated[
-        bool, typer.Option("--simplify/--no-simplify", help="Simplify the graph with onnxslim.")
-    ] = True,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check/--no-check",
-            help="Fail when ONNX Runtime differs from PyTorch beyond tolerance.",
-        ),
-    ] = True,
-    atol: Annotated[float, typer.Option("--atol", help="Parity absolute tolerance.")] = 1e-4,
-    rtol: Annotated[
-        float, typer.Option("--rtol", help="Parity tolerance relative to max |output|.")
-    ] = 1e-3,
-    task: TaskOpt = None,
-    labels: LabelsOpt = None,
-    color: ColorOpt = None,
-    scale: ScaleOpt = None,
-    mean: MeanOpt = None,
-    std: StdOpt = None,
-    resize: ResizeOpt = None,
-    output_format: OutputFormatOpt = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    verbose: VerboseOpt = False,
+    model: ModelArg,
+    output: OutputOpt,
+    weights: opt.WeightsOpt = None,
+    num_classes: NumClassesOpt = None,
+    batch: BatchOpt = None,
+    dynamic: DynamicOpt = False,
+    max_batch: MaxBatchOpt = None,
+    opset: OpsetOpt = None,
+    simplify: SimplifyOpt = True,
+    check: CheckOpt = True,
+    atol: AtolOpt = 1e-4,
+    rtol: RtolOpt = 1e-3,
+    spec: SpecOverrides = opt.GROUP,
+    force: opt.ForceOpt = False,
+    json_out: opt.JsonOpt = False,
+    verbose: opt.VerboseOpt = False,
 ) -> None:
     """Export a PyTorch model to ONNX, check it in ONNX Runtime, and embed its spec."""
     from toolkit.export import export_onnx
 
     if dynamic and batch is not None:
         raise BadInputError("--dynamic and --batch exclude each other")
-    overrides = make_overrides(
-        task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
-    )
-    with (
-        console.status(f"exporting {model}...", spinner="dots") if console.is_terminal else _null()
-    ):
+    with spinner(f"exporting {model}..."):
         report = export_onnx(
-            model,
-            output,
-            weights=weights,
-            num_classes=num_classes,
-            batch=batch,
-            max_batch=max_batch,
-            opset=opset,
-            simplify=simplify,
-            check=check,
-            force=force,
-            overrides=overrides,
-            atol=atol,
-            rtol=rtol,
-        )
+            model, output, weights=weights, num_classes=num_classes, batch=batch,
+            max_batch=max_batch, opset=opset, simplify=simplify, check=check, force=force,
+            overrides=spec, atol=atol, rtol=rtol,
+        )  # fmt: skip
     if json_out:
         print_json(report.to_dict())
     else:
         _print_report(report)
     if report.spec.random_weights:
         note_random_weights(model)
-
-
-def _null() -> Any:
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def _shape(shape: list[int | None]) -> str:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from toolkit.cli.common import (
-    ChannelsOpt,
-    ImgszOpt,
-    JsonOpt,
-    VerboseOpt,
-    WeightsOpt,
-    cli_command,
-    console,
-    make_overrides,
-    print_json,
-)
+from toolkit.cli import options as opt
+from toolkit.cli.common import cli_command, console, print_json
+
+if TYPE_CHECKING:
+    from toolkit.model.spec import SpecOverrides
 
 DepthOpt = Annotated[
     int | None,
@@ -27,22 +21,21 @@ DepthOpt = Annotated[
 
 
 @cli_command
+@opt.spec_options(*opt.SIZE_FLAGS)
 def command(
     model: Annotated[str, typer.Argument(help="zoo:NAME, file.onnx, or a PyTorch reference.")],
-    imgsz: ImgszOpt = None,
-    channels: ChannelsOpt = None,
-    weights: WeightsOpt = None,
+    spec: SpecOverrides = opt.GROUP,
+    weights: opt.WeightsOpt = None,
     depth: DepthOpt = None,
-    json_out: JsonOpt = False,
-    verbose: VerboseOpt = False,
+    json_out: opt.JsonOpt = False,
+    verbose: opt.VerboseOpt = False,
 ) -> None:
     """Per-layer summary like Keras' model.summary(): output shapes, parameters, MACs."""
     from rich.table import Table
 
     from toolkit.summary import format_count, format_shape, summarize
 
-    overrides = make_overrides(imgsz=imgsz, channels=channels)
-    summary = summarize(model, overrides=overrides, weights=weights, depth=depth)
+    summary = summarize(model, overrides=spec, weights=weights, depth=depth)
     if json_out:
         print_json(summary.to_dict())
         return

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from toolkit.cli.common import (
-    ChannelsOpt,
-    ColorOpt,
-    ForceOpt,
-    ImgszOpt,
-    JsonOpt,
-    LabelsOpt,
-    MeanOpt,
-    OutputFormatOpt,
-    ResizeOpt,
-    ScaleOpt,
-    StdOpt,
-    TaskOpt,
-    VerboseOpt,
-    cli_command,
-    console,
-    make_overrides,
-    print_json,
-)
+from toolkit.cli import options as opt
+from toolkit.cli.common import cli_command, console, print_json
+from toolkit.cli.progress import ProgressBars
 from toolkit.errors import BadInputError
+
+if TYPE_CHECKING:
+    from toolkit.model.spec import SpecOverrides
 
 METHOD_HELP = (
     "Calibration: minmax (fastest, least memory: ResNet-18 6.5 s / ~350 MB for 32 samples), "
@@ -45,81 +32,89 @@ CPU_HELP = (
 )
 MIN_AGREEMENT_HELP = (
     "The label-free gate, in percent: held-out calibration samples must agree with the float "
-    "model this much (top-1 agreement for a classifier, default 99; box F1 at IoU 0.5 for a "
-    "detector, default 95). Below it, sensitive layers are kept in float; if that fails, exit 1 "
+    "model this much (top-1 agreement for a classifier, default 99; for a detector the mean box "
+    "F1 over IoU 0.5:0.95, default 90). Below it, sensitive layers are kept in float; if that fails, exit 1 "
     "and write nothing. Without --eval only: with it, --max-drop gates on accuracy."
 )
 
 
+ModelArg = Annotated[str, typer.Argument(help="The float .onnx model.")]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output", "-o", help="The quantized .onnx to write (required, except with --check-only)."
+    ),
+]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp16 | int8")]
+TargetOpt = Annotated[str, typer.Option("--target", help=TARGET_HELP)]
+CpuOpt = Annotated[str | None, typer.Option("--cpu", help=CPU_HELP)]
+CalibOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--calib",
+        help="Calibration data: an image folder (recursive), a video file (frames sampled "
+        "evenly), an .npz of preprocessed NCHW tensors, or 'synthetic' (demo parts).",
+    ),
+]
+CalibSizeOpt = Annotated[
+    int, typer.Option("--calib-size", help="Calibration samples (>= 100 recommended).")
+]
+MethodOpt = Annotated[str, typer.Option("--method", help=METHOD_HELP)]
+EvalOpt = Annotated[
+    str | None,
+    typer.Option("--eval", help="Labelled set for the accuracy gate (ImageFolder or YOLO)."),
+]
+MaxDropOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-drop",
+        help="Largest accepted drop in percentage points (top-1, or mAP50-95 for a YOLO set, on "
+        "--eval; without --eval, a classifier's top-1 disagreement with the float model on "
+        "held-out calibration frames: --min-agreement 100-X). Over it, sensitive layers "
+        "are kept in float; if that fails, exit 1 and write nothing.",
+    ),
+]
+MinAgreementOpt = Annotated[float | None, typer.Option("--min-agreement", help=MIN_AGREEMENT_HELP)]
+MaxFallbackOpt = Annotated[
+    int, typer.Option("--max-fallback", help="Most layers the gate may keep in float.")
+]
+CheckOnlyOpt = Annotated[
+    bool,
+    typer.Option("--check-only", help="Only check MODEL against TensorRT's QDQ rules."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of synthetic calibration.")]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="An unreadable image in --calib or --eval is an error (exit 2); by default "
+        "it is skipped and counted.",
+    ),
+]
+
+
 @cli_command
+@opt.spec_options()
 def command(
-    model: Annotated[str, typer.Argument(help="The float .onnx model.")],
-    output: Annotated[
-        str | None, typer.Option(
-            "--output", "-o", help="The quantized .onnx to write (required, except with --check-only)."
-        )
-    ] = None,
-    precision: Annotated[str, typer.Option("--precision", help="fp16 | int8")] = "int8",
-    target: Annotated[str, typer.Option("--target", help=TARGET_HELP)] = "tensorrt",
-    cpu: Annotated[str | None, typer.Option("--cpu", help=CPU_HELP)] = None,
-    calib: Annotated[
-        str | None,
-        typer.Option(
-            "--calib",
-            help="Calibration data: an image folder (recursive), a video file (frames sampled "
-            "evenly), an .npz of preprocessed NCHW tensors, or 'synthetic' (demo parts).",
-        ),
-    ] = None,
-    calib_size: Annotated[
-        int, typer.Option("--calib-size", help="Calibration samples (>= 100 recommended).")
-    ] = 128,
-    method: Annotated[str, typer.Option("--method", help=METHOD_HELP)] = "minmax",
-    eval_data: Annotated[
-        str | None,
-        typer.Option("--eval", help="Labelled set for the accuracy gate (ImageFolder or YOLO)."),
-    ] = None,
-    max_drop: Annotated[
-        float | None,
-        typer.Option(
-            "--max-drop",
-            help="Largest accepted drop in percentage points (top-1, or mAP50-95 for a YOLO set, on "
-            "--eval; without --eval, a classifier's top-1 disagreement with the float model on "
-            "held-out calibration frames: --min-agreement 100-X). Over it, sensitive layers "
-            "are kept in float; if that fails, exit 1 and write nothing.",
-        ),
-    ] = None,
-    min_agreement: Annotated[
-        float | None, typer.Option("--min-agreement", help=MIN_AGREEMENT_HELP)
-    ] = None,
-    max_fallback: Annotated[
-        int, typer.Option("--max-fallback", help="Most layers the gate may keep in float.")
-    ] = 5,
-    check_only: Annotated[
-        bool,
-        typer.Option("--check-only", help="Only check MODEL against TensorRT's QDQ rules."),
-    ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of synthetic calibration.")] = 0,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="An unreadable image in --calib or --eval is an error (exit 2); by default "
-            "it is skipped and counted.",
-        ),
-    ] = False,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    task: TaskOpt = None,
-    labels: LabelsOpt = None,
-    imgsz: ImgszOpt = None,
-    channels: ChannelsOpt = None,
-    color: ColorOpt = None,
-    scale: ScaleOpt = None,
-    mean: MeanOpt = None,
-    std: StdOpt = None,
-    resize: ResizeOpt = None,
-    output_format: OutputFormatOpt = None,
-    verbose: VerboseOpt = False,
+    model: ModelArg,
+    output: OutputOpt = None,
+    precision: PrecisionOpt = "int8",
+    target: TargetOpt = "tensorrt",
+    cpu: CpuOpt = None,
+    calib: CalibOpt = None,
+    calib_size: CalibSizeOpt = 128,
+    method: MethodOpt = "minmax",
+    eval_data: EvalOpt = None,
+    max_drop: MaxDropOpt = None,
+    min_agreement: MinAgreementOpt = None,
+    max_fallback: MaxFallbackOpt = 5,
+    check_only: CheckOnlyOpt = False,
+    seed: SeedOpt = 0,
+    strict: StrictOpt = False,
+    force: opt.ForceOpt = False,
+    json_out: opt.JsonOpt = False,
+    spec: SpecOverrides = opt.GROUP,
+    verbose: opt.VerboseOpt = False,
 ) -> None:
     """Quantize an ONNX model to fp16 or int8 (static QDQ), checked against the float model.
 
@@ -136,29 +131,13 @@ def command(
         raise BadInputError("give the output file: -o OUT.onnx (or --check-only)")
     from toolkit.quantize.api import quantize_model
 
-    overrides = make_overrides(
-        task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
-    )
-    with _StageProgress(enabled=console.is_terminal) as progress:
+    with ProgressBars() as progress:
         report = quantize_model(
-            model,
-            output,
-            precision=precision,
-            target=target,
-            calib=calib,
-            calib_size=calib_size,
-            method=method,
-            eval_data=eval_data,
-            max_drop=max_drop,
-            max_fallback=max_fallback,
-            min_agreement=min_agreement,
-            cpu=cpu,
-            force=force,
-            overrides=overrides,
-            seed=seed,
-            progress=progress,
-            strict=strict,
-        )
+            model, output, precision=precision, target=target, calib=calib,
+            calib_size=calib_size, method=method, eval_data=eval_data, max_drop=max_drop,
+            max_fallback=max_fallback, min_agreement=min_agreement, cpu=cpu, force=force,
+            overrides=spec, seed=seed, progress=progress, strict=strict,
+        )  # fmt: skip
     for line in report.lines():
         console.print(line, soft_wrap=True)
     if json_out:
@@ -178,28 +157,3 @@ def _check_only(model: str, json_out: bool) -> None:
         print_json({"model": model, "tensorrt_check": result.to_dict()})
     if not result.passed:
         raise typer.Exit(1)
-
-
-class _StageProgress:
-    """A rich progress bar per stage (read, calibrate, rank layers, eval) on a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            console=console, transient=True, disable=not enabled,
-        )  # fmt: skip
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> _StageProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(None, None, None)
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)

@@ -3,117 +3,119 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from toolkit.cli.common import (
-    BackendOpt,
-    ChannelsOpt,
-    ColorOpt,
-    ForceOpt,
-    ImgszOpt,
-    JsonOpt,
-    LabelsOpt,
-    MeanOpt,
-    ModelSourceOpt,
-    OutputFormatOpt,
-    ResizeOpt,
-    ScaleOpt,
-    StdOpt,
-    TaskOpt,
-    ThreadsOpt,
-    VerboseOpt,
-    WeightsOpt,
-    cli_command,
-    console,
-    make_overrides,
-    print_json,
-)
+from toolkit.cli import options as opt
+from toolkit.cli.common import cli_command, console, print_json
+
+if TYPE_CHECKING:
+    from toolkit.live.run import Outputs
+    from toolkit.model.spec import SpecOverrides
 
 SOURCE_HELP = (
     "0 (camera index), /dev/video0, a video file, an image folder or glob, rtsp:// or http:// "
     "stream, csi://0 (Jetson CSI), gst:PIPELINE, or synthetic (a conveyor belt)."
 )
 
+ModelArg = Annotated[str, typer.Argument(help="An .onnx file, or a PyTorch reference.")]
+SourceOpt = Annotated[str, typer.Option("--source", "-s", help=SOURCE_HELP)]
+ConfOpt = Annotated[float, typer.Option("--conf", help="Confidence threshold.")]
+IouOpt = Annotated[float, typer.Option("--iou", help="NMS IoU threshold (detection).")]
+ClassesOpt = Annotated[
+    str | None, typer.Option("--classes", help="Keep only these classes (names or ids).")
+]
+MaxDetOpt = Annotated[int, typer.Option("--max-det", help="Detections per frame.")]
+AgnosticOpt = Annotated[bool, typer.Option("--agnostic", help="Class-agnostic NMS (detection).")]
+TopkOpt = Annotated[int, typer.Option("--topk", help="Classes reported (classification).")]
+RejectOpt = Annotated[
+    str | None,
+    typer.Option("--reject", help="Classes meaning NG (default: all but ok/good/normal)."),
+]
+RoiOpt = Annotated[str | None, typer.Option("--roi", help="Region of interest x,y,w,h in pixels.")]
+MaxFramesOpt = Annotated[
+    int | None, typer.Option("--max-frames", help="Stop after N processed frames.")
+]
+DurationOpt = Annotated[float | None, typer.Option("--duration", help="Stop after S seconds.")]
+LoopOpt = Annotated[bool, typer.Option("--loop", help="Start a file source again at its end.")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="Frames per inference call.")]
+FpsOpt = Annotated[
+    float | None, typer.Option("--fps", help="Frame rate to ask of a camera or the belt.")
+]
+WidthOpt = Annotated[int | None, typer.Option("--width", help="Camera frame width.")]
+HeightOpt = Annotated[int | None, typer.Option("--height", help="Camera frame height.")]
+ReconnectOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--reconnect-timeout",
+        help="Give up on a lost stream S seconds after its last frame (exit 1).",
+    ),
+]
+ShowOpt = Annotated[
+    bool | None,
+    typer.Option("--show/--headless", help="Window on/off (default: where a display exists)."),
+]
+SaveOpt = Annotated[Path | None, typer.Option("--save", help="Annotated video (.mp4/.avi).")]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option("--events", help="JSON lines, one per processed frame ('-': stdout)."),
+]
+EventsFilterOpt = Annotated[str, typer.Option("--events-filter", help="all | ng (only NG frames).")]
+SnapshotsOpt = Annotated[
+    Path | None, typer.Option("--snapshots", help="Folder for annotated NG frames + events.")
+]
+
+
+def capture_options(
+    fps: FpsOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    reconnect_timeout: ReconnectOpt = None,
+) -> dict[str, Any]:
+    """What the capture is asked for (run_live's and check_source_settings' keywords)."""
+    return {"fps": fps, "width": width, "height": height, "reconnect_timeout": reconnect_timeout}
+
+
+def output_options(
+    show: ShowOpt = None,
+    save: SaveOpt = None,
+    events: EventsOpt = None,
+    events_filter: EventsFilterOpt = "all",
+    snapshots: SnapshotsOpt = None,
+    force: opt.ForceOpt = False,
+) -> Outputs:
+    from toolkit.live.run import Outputs
+
+    return Outputs(save, events, events_filter, snapshots, show, force)
+
 
 @cli_command
+@opt.spec_options(capture=capture_options, outputs=output_options)
 def command(
-    model: Annotated[str, typer.Argument(help="An .onnx file, or a PyTorch reference.")],
-    source: Annotated[str, typer.Option("--source", "-s", help=SOURCE_HELP)],
-    backend: BackendOpt = "auto",
-    conf: Annotated[float, typer.Option("--conf", help="Confidence threshold.")] = 0.25,
-    iou: Annotated[float, typer.Option("--iou", help="NMS IoU threshold (detection).")] = 0.45,
-    classes: Annotated[
-        str | None, typer.Option("--classes", help="Keep only these classes (names or ids).")
-    ] = None,
-    max_det: Annotated[int, typer.Option("--max-det", help="Detections per frame.")] = 300,
-    agnostic: Annotated[
-        bool, typer.Option("--agnostic", help="Class-agnostic NMS (detection).")
-    ] = False,
-    topk: Annotated[int, typer.Option("--topk", help="Classes reported (classification).")] = 5,
-    reject: Annotated[
-        str | None,
-        typer.Option("--reject", help="Classes meaning NG (default: all but ok/good/normal)."),
-    ] = None,
-    roi: Annotated[
-        str | None, typer.Option("--roi", help="Region of interest x,y,w,h in pixels.")
-    ] = None,
-    max_frames: Annotated[
-        int | None, typer.Option("--max-frames", help="Stop after N processed frames.")
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option("--duration", help="Stop after S seconds.")
-    ] = None,
-    loop: Annotated[
-        bool, typer.Option("--loop", help="Start a file source again at its end.")
-    ] = False,
-    batch: Annotated[int, typer.Option("--batch", help="Frames per inference call.")] = 1,
-    fps: Annotated[
-        float | None, typer.Option("--fps", help="Frame rate to ask of a camera or the belt.")
-    ] = None,
-    width: Annotated[int | None, typer.Option("--width", help="Camera frame width.")] = None,
-    height: Annotated[int | None, typer.Option("--height", help="Camera frame height.")] = None,
-    reconnect_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--reconnect-timeout",
-            help="Give up on a lost stream S seconds after its last frame (exit 1).",
-        ),
-    ] = None,
-    show: Annotated[
-        bool | None,
-        typer.Option("--show/--headless", help="Window on/off (default: where a display exists)."),
-    ] = None,
-    save: Annotated[
-        Path | None, typer.Option("--save", help="Annotated video (.mp4/.avi).")
-    ] = None,
-    events: Annotated[
-        Path | None,
-        typer.Option("--events", help="JSON lines, one per processed frame ('-': stdout)."),
-    ] = None,
-    events_filter: Annotated[
-        str, typer.Option("--events-filter", help="all | ng (only NG frames).")
-    ] = "all",
-    snapshots: Annotated[
-        Path | None, typer.Option("--snapshots", help="Folder for annotated NG frames + events.")
-    ] = None,
-    force: ForceOpt = False,
-    json_out: JsonOpt = False,
-    threads: ThreadsOpt = None,
-    weights: WeightsOpt = None,
-    model_source: ModelSourceOpt = None,
-    task: TaskOpt = None,
-    labels: LabelsOpt = None,
-    imgsz: ImgszOpt = None,
-    channels: ChannelsOpt = None,
-    color: ColorOpt = None,
-    scale: ScaleOpt = None,
-    mean: MeanOpt = None,
-    std: StdOpt = None,
-    resize: ResizeOpt = None,
-    output_format: OutputFormatOpt = None,
-    verbose: VerboseOpt = False,
+    model: ModelArg,
+    source: SourceOpt,
+    backend: opt.BackendOpt = "auto",
+    conf: ConfOpt = 0.25,
+    iou: IouOpt = 0.45,
+    classes: ClassesOpt = None,
+    max_det: MaxDetOpt = 300,
+    agnostic: AgnosticOpt = False,
+    topk: TopkOpt = 5,
+    reject: RejectOpt = None,
+    roi: RoiOpt = None,
+    max_frames: MaxFramesOpt = None,
+    duration: DurationOpt = None,
+    loop: LoopOpt = False,
+    batch: BatchOpt = 1,
+    capture: dict[str, Any] = opt.GROUP,
+    outputs: Outputs = opt.GROUP,
+    json_out: opt.JsonOpt = False,
+    threads: opt.ThreadsOpt = None,
+    weights: opt.WeightsOpt = None,
+    model_source: opt.ModelSourceOpt = None,
+    spec: SpecOverrides = opt.GROUP,
+    verbose: opt.VerboseOpt = False,
 ) -> None:
     """Run a model live: verdicts, events, snapshots and video, with per-stage latency.
 
@@ -123,43 +125,45 @@ def command(
     (--reconnect-timeout) or an output fails (disk full, a closed pipe), so that a restart
     policy acts; exit 2 for settings that cannot work, before the model loads.
     """
-    from toolkit.errors import BadInputError
-    from toolkit.live.loop import LoopOptions, StopFlag, stop_on_signals
+    from toolkit.live.loop import LoopOptions
     from toolkit.live.open import check_source_settings
-    from toolkit.live.run import Outputs, check_outputs, run_live
+    from toolkit.live.run import check_outputs, run_live
+    from toolkit.live.stop import StopFlag, stop_on_signals
+
+    _check_settings(outputs, json_out, max_frames=max_frames, batch=batch, topk=topk,
+                    duration=duration)  # fmt: skip
+    # Every setting and output is checked before a model loads; sinks open only after.
+    check_source_settings(source, **capture)
+    check_outputs(outputs)
+    stop = StopFlag()
+    with stop_on_signals(stop):
+        summary = run_live(
+            model, source, backend=backend, overrides=spec, threads=threads, weights=weights,
+            model_source=model_source, conf=conf, iou=iou, max_det=max_det, classes=classes,
+            agnostic=agnostic, topk=topk, reject=reject, roi=roi, loop=loop, **capture,
+            options=LoopOptions(max_frames=max_frames, duration=duration, batch=batch),
+            outputs=outputs, stop=stop, progress=None if json_out else _status_line,
+        )  # fmt: skip
+    finish(summary, json_out)
+
+
+def _check_settings(outputs: Outputs, json_out: bool, *, duration: float | None,
+                    **counts: int | None) -> None:  # fmt: skip
+    """``--events -`` takes stdout; counts are at least 1, a duration positive."""
+    from toolkit.errors import BadInputError
     from toolkit.live.sinks import is_stdout
 
-    if is_stdout(events):
+    if is_stdout(outputs.events):
         if json_out:
             raise BadInputError("--events - and --json both write to stdout: give --events a file")
         # stdout carries the JSON lines alone; status lines and the summary go to stderr
         # (the command wrapper points the console back afterwards).
         console.stderr = True
-
-    for name, value in (("--max-frames", max_frames), ("--batch", batch), ("--topk", topk)):
+    for name, value in counts.items():
         if value is not None and value < 1:
-            raise BadInputError(f"{name} must be at least 1, got {value}")
+            raise BadInputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if duration is not None and duration <= 0:
         raise BadInputError(f"--duration must be positive, got {duration}")
-    # Every setting and output is checked before a model loads; sinks open only after.
-    check_source_settings(source, fps, width, height, reconnect_timeout)
-    outputs = Outputs(save, events, events_filter, snapshots, show, force)
-    check_outputs(outputs)
-    overrides = make_overrides(
-        task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
-    )
-    stop = StopFlag()
-    with stop_on_signals(stop):
-        summary = run_live(
-            model, source, backend=backend, overrides=overrides, threads=threads,
-            weights=weights, model_source=model_source, conf=conf, iou=iou, max_det=max_det, classes=classes,
-            agnostic=agnostic, topk=topk, reject=reject, roi=roi, loop=loop, fps=fps,
-            width=width, height=height, reconnect_timeout=reconnect_timeout,
-            options=LoopOptions(max_frames=max_frames, duration=duration, batch=batch),
-            outputs=outputs, stop=stop,
-            progress=None if json_out else _status_line,
-        )  # fmt: skip
-    finish(summary, json_out)
 
 
 def finish(summary: dict[str, Any], json_out: bool) -> None:

@@ -3,178 +3,58 @@ detector mAP50 / mAP50-95 / precision / recall on a YOLO-format set (``data.yaml
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from toolkit.cli.common import (
-    BackendOpt,
-    ChannelsOpt,
-    ColorOpt,
-    ImgszOpt,
-    JsonOpt,
-    LabelsOpt,
-    MeanOpt,
-    ModelSourceOpt,
-    OutputFormatOpt,
-    ResizeOpt,
-    ScaleOpt,
-    StdOpt,
-    TaskOpt,
-    ThreadsOpt,
-    VerboseOpt,
-    WeightsOpt,
-    cli_command,
-    console,
-    make_overrides,
-    print_json,
-)
-from toolkit.cli.notes import note_emulated
-from toolkit.errors import BadInputError
+from toolkit.cli import options as opt
+from toolkit.cli.common import cli_command, console, print_json
+from toolkit.cli.notes import note_emulated, note_skipped
+from toolkit.cli.progress import ProgressBars
+from toolkit.model.spec import SpecOverrides
+
+DataArg = Annotated[
+    str, typer.Argument(help="An ImageFolder (root/<class>/<images>) or a YOLO data.yaml.")
+]
+SplitOpt = Annotated[str, typer.Option("--split", help="Detection: the data.yaml split to score.")]
+ConfOpt = Annotated[float, typer.Option("--conf", help="Detection: minimum confidence kept.")]
 
 
 @cli_command
+@opt.spec_options()
 def command(
-    model: Annotated[
-        str, typer.Argument(help="An .onnx file, or a PyTorch reference with --backend torch.")
-    ],
-    data: Annotated[
-        str,
-        typer.Argument(help="An ImageFolder (root/<class>/<images>) or a YOLO data.yaml."),
-    ],
-    backend: BackendOpt = "auto",
-    batch: Annotated[int, typer.Option("--batch", help="Images per inference call.")] = 16,
-    split: Annotated[
-        str, typer.Option("--split", help="Detection: the data.yaml split to score.")
-    ] = "val",
-    conf: Annotated[
-        float, typer.Option("--conf", help="Detection: minimum confidence kept.")
-    ] = 0.001,
-    iou: Annotated[float, typer.Option("--iou", help="Detection: NMS IoU threshold.")] = 0.6,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict", help="An unreadable image is an error (exit 2), not skipped and counted."
-        ),
-    ] = False,
-    json_out: JsonOpt = False,
-    threads: ThreadsOpt = None,
-    weights: WeightsOpt = None,
-    model_source: ModelSourceOpt = None,
-    task: TaskOpt = None,
-    labels: LabelsOpt = None,
-    imgsz: ImgszOpt = None,
-    channels: ChannelsOpt = None,
-    color: ColorOpt = None,
-    scale: ScaleOpt = None,
-    mean: MeanOpt = None,
-    std: StdOpt = None,
-    resize: ResizeOpt = None,
-    output_format: OutputFormatOpt = None,
-    verbose: VerboseOpt = False,
+    model: opt.RunModelArg,
+    data: DataArg,
+    backend: opt.BackendOpt = "auto",
+    batch: opt.ImageBatchOpt = 16,
+    split: SplitOpt = "val",
+    conf: ConfOpt = 0.001,
+    iou: opt.DetIouOpt = 0.6,
+    strict: opt.StrictOpt = False,
+    json_out: opt.JsonOpt = False,
+    threads: opt.ThreadsOpt = None,
+    weights: opt.WeightsOpt = None,
+    model_source: opt.ModelSourceOpt = None,
+    spec: SpecOverrides = opt.GROUP,
+    verbose: opt.VerboseOpt = False,
 ) -> None:
     """Measure top-1 / top-5 accuracy on an image folder, or mAP on a YOLO detection set."""
-    from toolkit.backends import open_session
-    from toolkit.data.imagefolder import ImageFolder
-    from toolkit.data.yolo import is_yolo_set
-    from toolkit.evaluate.classify import validate_classifier
-    from toolkit.tasks.base import make_task
+    from toolkit.evaluate.val import validate
 
-    if batch < 1:
-        raise BadInputError(f"--batch must be at least 1, got {batch}")
-    overrides = make_overrides(
-        task, labels, imgsz, channels, color, scale, mean, std, resize, output_format
-    )
-    root = Path(data)
-    if is_yolo_set(root):
-        _val_detection(
-            model, root, backend, overrides, threads, weights, batch, split, conf, iou, json_out,
-            model_source, strict,
+    with ProgressBars() as bars:
+        val = validate(
+            model, data, backend=backend, overrides=spec, threads=threads, weights=weights,
+            model_source=model_source, batch=batch, split=split, conf=conf, iou=iou,
+            strict=strict, progress=bars.stage("validating"),
         )  # fmt: skip
-        return
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "not found"
-        raise BadInputError(
-            f"data set {what}: {data} (expected an ImageFolder: root/<class>/<images>)"
-        )
-
-    with open_session(
-        model, backend, overrides=overrides, threads=threads, weights=weights,
-        model_source=model_source,
-    ) as session:  # fmt: skip
-        if session.spec.task == "detect":
-            raise BadInputError(
-                f"{model} is a detection model: validate it on a YOLO-format set (data.yaml)"
-            )
-        make_task(session.spec)
-        ds = ImageFolder(root, labels=session.spec.labels or None)
-        with _Progress(len(ds)) as advance:
-            result = validate_classifier(session, ds, batch=batch, progress=advance, strict=strict)
-        backend_name, emulated = session.backend, session.emulated
-
-    _note_skipped(result)
-    note_emulated(emulated)
+    note_skipped(val.result.get("skipped", []))
+    note_emulated(val.emulated)
     if json_out:
-        print_json({"model": model, "backend": backend_name, "emulated": emulated, **result})
-        return
-    _print_report(result)
-
-
-def _val_detection(
-    model: str,
-    root: Path,
-    backend: str,
-    overrides: Any,
-    threads: int | None,
-    weights: str | None,
-    batch: int,
-    split: str,
-    conf: float,
-    iou: float,
-    json_out: bool,
-    model_source: str | None = None,
-    strict: bool = False,
-) -> None:
-    from toolkit.backends import open_session
-    from toolkit.data.yolo import data_yaml, load_yolo_set
-    from toolkit.evaluate.detect import validate_detector
-
-    root = data_yaml(root)
-    ys = load_yolo_set(root)
-    n = len(ys.images(split))
-    with open_session(
-        model, backend, overrides=overrides, threads=threads, weights=weights,
-        model_source=model_source,
-    ) as session:  # fmt: skip
-        if session.spec.task != "detect":
-            raise BadInputError(
-                f"{model} is a {session.spec.task} model; a YOLO-format set needs a detector "
-                "(pass --task detect if it is one)"
-            )
-        with _Progress(n) as advance:
-            result = validate_detector(
-                session, ys.yaml_path, split, batch=batch, conf=conf, iou=iou, progress=advance,
-                strict=strict,
-            )  # fmt: skip
-        backend_name, emulated = session.backend, session.emulated
-    _note_skipped(result)
-    note_emulated(emulated)
-    if json_out:
-        print_json({"model": model, "backend": backend_name, "emulated": emulated, **result})
-        return
-    _print_detection_report(result)
-
-
-def _note_skipped(result: dict[str, Any]) -> None:
-    """``skipped 1: zz.png: cannot decode``: unreadable images are left out (--strict: exit 2)."""
-    from rich.markup import escape
-
-    from toolkit.data.images import SkippedImage, skipped_text
-
-    skipped = [SkippedImage(s["source"], s["reason"]) for s in result.get("skipped", [])]
-    if skipped:
-        console.print(f"[yellow]warning:[/yellow] {escape(skipped_text(skipped))}", soft_wrap=True)
+        print_json({"model": model, **val.to_dict()})
+    elif val.task == "detect":
+        _print_detection_report(val.result)
+    else:
+        _print_report(val.result)
 
 
 def _print_detection_report(result: dict[str, Any]) -> None:
@@ -187,51 +67,19 @@ def _print_detection_report(result: dict[str, Any]) -> None:
     def f(x: float | None) -> str:
         return "-" if x is None else f"{x:.3f}"
 
-    table.add_row(
-        "all",
-        str(result["instances"]),
-        f(result["precision"]),
-        f(result["recall"]),
-        f(result["map50"]),
-        f(result["map50_95"]),
-    )
+    def add(label: str, row: dict[str, Any], ap50: str, ap50_95: str) -> None:
+        cells = (row["precision"], row["recall"], row[ap50], row[ap50_95])
+        table.add_row(label, str(row["instances"]), *map(f, cells))
+
+    add("all", result, "map50", "map50_95")
     for row in result["per_class"]:
-        table.add_row(
-            row["label"],
-            str(row["instances"]),
-            f(row["precision"]),
-            f(row["recall"]),
-            f(row["ap50"]),
-            f(row["ap50_95"]),
-        )
+        add(row["label"], row, "ap50", "ap50_95")
     console.print(table)
     console.print(
         f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  "
         f"{result['images']} images ({result['seconds']:.2f} s, "
         f"{result['images_per_second'] or 0:.1f} images/s)"
     )
-
-
-class _Progress:
-    """A rich progress bar on a terminal; a no-op otherwise (CI logs, --json pipes)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not console.is_terminal:
-            return None
-        from rich.progress import Progress
-
-        self.bar = Progress(console=console, transient=True)
-        self.bar.start()
-        job = self.bar.add_task("validating", total=self.total)
-        return lambda done, total: self.bar.update(job, completed=done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _pct(x: float | None) -> str:

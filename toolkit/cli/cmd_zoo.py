@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from toolkit.cli.common import JsonOpt, VerboseOpt, cli_command, console, print_json
+from toolkit.cli import options as opt
+from toolkit.cli.common import cli_command, console, print_json
 
 
 @cli_command
-def command(json_out: JsonOpt = False, verbose: VerboseOpt = False) -> None:
+def command(json_out: opt.JsonOpt = False, verbose: opt.VerboseOpt = False) -> None:
     """List the built-in architectures (use them as zoo:NAME)."""
     from rich.table import Table
 

@@ -1,4 +1,4 @@
-"""Shared CLI pieces: option types, error handling, output.
+"""Shared CLI pieces: error handling and output (the options are in :mod:`toolkit.cli.options`).
 
 Human output goes to stdout (rich); with ``--json`` stdout holds one JSON document and the human
 text goes to stderr. Errors always go to stderr.
@@ -15,14 +15,13 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from toolkit.errors import ToolkitError
-from toolkit.model.spec import SpecOverrides, parse_floats, parse_imgsz, parse_labels, parse_scale
 
 # Human output. ``cli_command`` points it at stderr while a ``--json`` command runs; rich
 # resolves sys.stdout / sys.stderr at each print, so test runners that swap them still work.
@@ -30,108 +29,6 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-VerboseOpt = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Show debug logs and tracebacks.")
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
-BackendOpt = Annotated[
-    str,
-    typer.Option(
-        "--backend",
-        help="auto | ort-cpu | ort-cuda | ort-trt | tensorrt | torch",
-    ),
-]
-ThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", help="CPU threads (default: physical cores).")
-]
-WeightsOpt = Annotated[
-    str | None, typer.Option("--weights", help="A state dict (.pt/.pth/.safetensors) to load.")
-]
-ModelSourceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model-source",
-        help="The PyTorch model an .onnx file came from (file.py:Name, zoo:NAME...), for "
-        "--backend torch; its checkpoint is --weights. A file's own record is trusted only "
-        "for zoo: models.",
-    ),
-]
-
-# Preprocessing / spec flags: they fill the gaps of a foreign model and override ours.
-TaskOpt = Annotated[str | None, typer.Option("--task", help="classify | detect")]
-LabelsOpt = Annotated[
-    str | None, typer.Option("--labels", help="Class names: a file (one per line) or a comma list.")
-]
-ImgszOpt = Annotated[str | None, typer.Option("--imgsz", help="Input size: N or H,W.")]
-ChannelsOpt = Annotated[int | None, typer.Option("--channels", help="Input channels (1 or 3).")]
-ColorOpt = Annotated[str | None, typer.Option("--color", help="rgb | bgr | gray")]
-ScaleOpt = Annotated[str | None, typer.Option("--scale", help="Pixel scale (default 1/255).")]
-MeanOpt = Annotated[str | None, typer.Option("--mean", help="Per-channel mean, comma list.")]
-StdOpt = Annotated[str | None, typer.Option("--std", help="Per-channel std, comma list.")]
-ResizeOpt = Annotated[
-    str | None, typer.Option("--resize", help="letterbox | stretch | center-crop")
-]
-OutputFormatOpt = Annotated[
-    str | None,
-    typer.Option("--output-format", help="logits | probs | yolov8 | yolov5 | yolo-nms"),
-]
-
-
-def make_overrides(
-    task: str | None = None,
-    labels: str | None = None,
-    imgsz: str | None = None,
-    channels: int | None = None,
-    color: str | None = None,
-    scale: str | None = None,
-    mean: str | None = None,
-    std: str | None = None,
-    resize: str | None = None,
-    output_format: str | None = None,
-) -> SpecOverrides:
-    """Parse the spec flags into a validated :class:`SpecOverrides`."""
-    from toolkit.errors import BadInputError
-    from toolkit.model.spec import COLORS, RESIZE_MODES, TASKS
-
-    if task is not None and task not in TASKS:
-        raise BadInputError(f"--task must be one of {', '.join(TASKS)}, got '{task}'")
-    if color is not None and color not in COLORS:
-        raise BadInputError(f"--color must be one of {', '.join(COLORS)}, got '{color}'")
-    if resize is not None and resize not in RESIZE_MODES:
-        raise BadInputError(f"--resize must be one of {', '.join(RESIZE_MODES)}, got '{resize}'")
-    if channels is not None and channels not in (1, 3):
-        raise BadInputError(f"--channels must be 1 or 3, got {channels}")
-    return SpecOverrides(
-        task=task,
-        labels=parse_labels(labels),
-        imgsz=parse_imgsz(imgsz),
-        channels=channels,
-        color=color,
-        scale=parse_scale(scale),
-        mean=parse_floats(mean, "--mean"),
-        std=parse_floats(std, "--std"),
-        resize=resize,
-        output_format=output_format,
-    )
-
-
-def check_model_source(
-    model_source: str | None, backends: list[str], models: list[str]
-) -> None:
-    """``--model-source`` only means something to the torch backend running an .onnx file."""
-    from toolkit.errors import BadInputError
-
-    if model_source is None:
-        return
-    if "torch" not in [b.strip().lower() for b in backends]:
-        raise BadInputError("--model-source is used by --backend torch only")
-    if not any(m.lower().endswith(".onnx") for m in models):
-        raise BadInputError(
-            "--model-source names the PyTorch model of an .onnx MODEL; give a PyTorch "
-            "reference as MODEL directly instead"
-        )
 
 
 def print_json(data: Any) -> None:
@@ -230,7 +127,6 @@ def cli_command(func: F) -> F:
     wrapper.__annotations__ = {
         **{n: p.annotation for n, p in sig.parameters.items()},
         _CTX_PARAM: typer.Context,
-        "return": sig.return_annotation,
     }
     return wrapper  # type: ignore[return-value]
 

@@ -3,11 +3,16 @@ with ``--json``: they go through ``console``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from toolkit.cli.common import console
+
+if TYPE_CHECKING:
+    from toolkit.data.images import SkippedImage
 
 
 def random_weights_text(model: str | Path, source: str | None = None) -> str:
@@ -48,6 +53,18 @@ def note_emulated(emulated: str | None) -> None:
 
 
 def emulation_text(emulated: str) -> str:
-    from toolkit.backends.ort import EMULATED_TRT, EMULATION_NOTE
+    from toolkit.backends.ort_options import emulation_note
 
-    return EMULATION_NOTE if emulated == EMULATED_TRT else f"emulated: {emulated}"
+    return emulation_note(emulated)
+
+
+def note_skipped(skipped: Sequence[SkippedImage | dict[str, str]]) -> None:
+    """``warning: skipped 1: zz.png: cannot decode``: unreadable images were left out (nothing
+    is printed when none were; --strict makes one an error)."""
+    from toolkit.data.images import SkippedImage, skipped_text
+
+    if not skipped:
+        return
+    items = [s if isinstance(s, SkippedImage) else SkippedImage(s["source"], s["reason"])
+             for s in skipped]  # fmt: skip
+    console.print(f"[yellow]warning:[/yellow] {escape(skipped_text(items))}", soft_wrap=True)
