@@ -50,8 +50,14 @@ def test_tensorrt_target_passes_the_check_and_records_the_target(
     assert report["tensorrt_check"]["passed"] is True
     assert report["tensorrt_check"]["counts"]["per_channel_weights"] == 3  # 2 Conv + Gemm
     assert report["calibration_count"] == 16
-    assert report["calibration"]["warnings"]  # < 100 samples
-    assert 0 <= report["agreement"]["top1_agreement"] <= 1
+    assert any("only 16 calibration samples" in w for w in report["calibration"]["warnings"])
+    agreement = report["agreement"]
+    # Held-out samples (about a fifth, at least 4), run on the CPU as TensorRT computes them.
+    assert agreement["samples"] == 4 and agreement["emulated"] is True
+    # The error relative to how much the float outputs vary across samples: an int8 model
+    # whose outputs collapse or are mis-scaled scores about 1; this one scores under 0.1
+    # (its near-tied top-1 on 4 samples says little, as noted above).
+    assert agreement["relative_error"] < 0.3
     check = check_tensorrt(out)
     assert check.passed and check.qdq
     spec = read_spec(out)
@@ -226,7 +232,12 @@ def test_external_data_pair_is_one_artifact(tiny_onnx: Path, tmp_path: Path) -> 
     report = json.loads(stdout)
     assert report["sizes"]["float_bytes"] == src.stat().st_size + data.stat().st_size
     assert (digest(src), digest(data)) == before
-    assert onnx.load(str(out)).graph.node  # self-contained: loads without a companion
+    # Self-contained: no tensor refers to a companion file, and none was written beside it.
+    proto = onnx.load(str(out), load_external_data=False)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data", "q.onnx"]
+    assert any(n.op_type == "QuantizeLinear" for n in proto.graph.node)
+    assert report["agreement"]["relative_error"] < 0.3  # the weights really were read
 
 
 def test_synthetic_calibration_is_deterministic_and_split_evenly(color_onnx: Path) -> None:
