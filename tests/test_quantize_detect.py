@@ -38,7 +38,8 @@ def test_detector_int8_reports_box_agreement_and_map(tmp_path: Path) -> None:
     from toolkit.quantize.convert import decode_tail
 
     tail = decode_tail(onnx.load(str(model)))
-    assert tail and set(tail) <= set(report["kept_float"])
+    assert tail and set(tail) <= set(report["kept_float"]) and report["decode_float"] == tail
+    assert f"the box decoding ({len(tail)} nodes, no weights)" in result.stderr
     assert any("box decoding stays float" in n for n in report["notes"])
     q = onnx.load(str(out))
     producer = {o: n for n in q.graph.node for o in n.output}

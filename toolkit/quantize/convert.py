@@ -101,6 +101,7 @@ def run_int8(
         base = decode_tail(prepared) if spec.task == "detect" else []
         if base:
             report.notes.append(DETECT_NOTE)
+            report.decode_float = list(base)
 
         def quant(extra: list[str]) -> Any:
             model = q.quantize(base + [n for n in extra if n not in base])

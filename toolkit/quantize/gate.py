@@ -114,13 +114,9 @@ def prescreen(
     graph costs ``keep`` re-quantizations, not one per layer. ``emulate``: the int8 model runs
     with Q/DQ as float (:func:`toolkit.evaluate.agreement.ort_outputs`).
 
-    Kept over ONNX Runtime's ``qdq_loss_debug`` (every tensor exposed, per-tensor SQNR before
-    vs after its Q/DQ), measured with ORT 1.32 on 2 shared cores, 16 samples, keep=12:
-    shipped defect detector (cpu target, 217 units): this 4.7 s, qdq_loss_debug 3.7 s, 3 of
-    12 units in common; the best single float layer in this list cut the output error 0.1065
-    -> 0.1009, in theirs 0.1065 -> 0.1062. On the planted outlier classifier their SQNR ranks
-    the crushed layer last (the huge channel dominates the tensor's norm, so its SQNR looks
-    fine) and this ranks it first. Same cost, a ranking that finds what hurts the output.
+    Kept over ONNX Runtime's ``qdq_loss_debug`` (per-tensor SQNR before vs after its Q/DQ):
+    at the same cost, this ranking finds the layer that hurts the output where an outlier
+    channel makes SQNR look fine (measured: docs/benchmarks.md, issue 11).
     """
     if len(units) <= keep:
         return units
@@ -223,9 +219,8 @@ def fallback(
 
     Layers accumulate rather than being kept only when one step helps: single-layer effects
     on a small eval set are within its noise (one image of 320 is 0.31 pt) and interact, while
-    every float layer brings the model closer to the float one. Measured on the demo
-    classifier (tensorrt target, 320 images): the third-ranked layer alone left a 0.62 pt
-    drop; with the first two (which did not help alone) also float, 0.00 pt.
+    every float layer brings the model closer to the float one (measured on the demo
+    classifier: docs/benchmarks.md, issue 4).
 
     Args:
         quantize: makes the int8 ModelProto with the given nodes kept float.

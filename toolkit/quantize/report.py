@@ -40,11 +40,18 @@ class QuantizeReport:
     eval: dict[str, Any] | None = None
     gate: dict[str, Any] | None = None
     kept_float: list[str] = field(default_factory=list)
+    decode_float: list[str] = field(default_factory=list)  # a detector's decode tail (in kept)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     preprocessing: str | None = None
     spec: ModelSpec | None = None
     isa: dict[str, Any] | None = None  # IsaChoice.to_dict() (int8)
+
+    def _float_parts(self) -> list[str]:
+        """The float layers for people: the decode tail as one item, then the gate's layers."""
+        tail = set(self.decode_float)
+        head = [f"the box decoding ({len(tail)} nodes, no weights)"] if tail else []
+        return head + [n for n in self.kept_float if n not in tail]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document."""
@@ -65,6 +72,7 @@ class QuantizeReport:
             "drop": None if self.eval is None else self.eval["drop"],
             "gate": self.gate,
             "kept_float": list(self.kept_float),
+            "decode_float": list(self.decode_float),
             "sizes": dict(self.sizes),
             "notes": list(self.notes),
             "seconds": self.seconds,
@@ -109,7 +117,7 @@ class QuantizeReport:
         if self.gate is not None:
             out += _gate_lines(self.gate, self.passed)
         if self.precision == "int8" or self.kept_float:
-            out.append("kept in float: " + (", ".join(self.kept_float) or "none"))
+            out.append("kept in float: " + (", ".join(self._float_parts()) or "none"))
         out.append(_size_line(self.sizes, self.precision))
         out += [f"note: {escape(n)}" for n in self.notes]
         if self.passed and self.output:
