@@ -161,3 +161,14 @@ def const_detector(path: Path) -> Path:
     write_spec(model, spec)
     onnx.save(model, str(path))
     return path
+
+
+def wait_for_lines(path: Path, n: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text(encoding="utf-8").count("\n") >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"edgetk run ended early: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {n} events within {timeout} s")

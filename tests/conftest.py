@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,26 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture()
+def rtsp_server():
+    """A factory: start (and finally kill) GStreamer RTSP servers on one free port."""
+    from _live_helpers import free_port, rtsp_available, start_server, stop_server
+
+    why = rtsp_available()
+    if why is not None:
+        pytest.skip(why)
+    procs: list[subprocess.Popen[str]] = []
+    port = free_port()
+
+    def start(*creds: str) -> subprocess.Popen[str]:
+        proc = start_server(port, *creds)
+        procs.append(proc)
+        return proc
+
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            stop_server(p)

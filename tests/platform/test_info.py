@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import onnxruntime as ort
 import pytest
-from test_tensorrt_session import needs_tensorrt, without_tensorrt, without_tensorrt_installed
+from _probes import needs_tensorrt, without_tensorrt, without_tensorrt_installed
 from typer.testing import CliRunner
 
 from toolkit.backends import BACKENDS

@@ -9,12 +9,15 @@ ONNX Runtime on the same ONNX file.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _probes import (
+    needs_tensorrt,
+    without_tensorrt_installed,
+)
 from _trt_models import make_fp16, make_qdq
 from typer.testing import CliRunner
 
@@ -25,34 +28,7 @@ from toolkit.errors import BackendUnavailableError, BadInputError, MissingDepend
 from toolkit.model.modelfile import read_spec
 from toolkit.model.sidecar import EngineInfo, sidecar_path, write_sidecar
 
-TENSORRT_INSTALLED = importlib.util.find_spec("tensorrt") is not None
 HINT = 'pip install "edgetk[tensorrt]"'
-
-
-def _tensorrt_ready() -> bool:
-    """TensorRT imports and cuda-python sees a CUDA device."""
-    try:
-        import tensorrt  # noqa: F401
-    except (ImportError, OSError):
-        return False
-    from toolkit.platform.gpu import cuda_device_count
-
-    return cuda_device_count() > 0
-
-
-TENSORRT_READY = _tensorrt_ready()
-# The capability probes of every test that depends on TensorRT's presence (test_info and
-# test_backends use them too): one needs the tensorrt backend to run, the other tests what a
-# machine where it cannot run reports, or what it says is missing to install.
-needs_tensorrt = pytest.mark.skipif(
-    not TENSORRT_READY, reason="needs TensorRT, cuda-python and a CUDA device"
-)
-without_tensorrt = pytest.mark.skipif(
-    TENSORRT_READY, reason="TensorRT and a CUDA device are usable here"
-)
-without_tensorrt_installed = pytest.mark.skipif(
-    TENSORRT_INSTALLED, reason="tensorrt is installed here"
-)
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ activations of unit scale), and a test checks that different images give outputs
 apart than the tolerance.
 
 The torch backend is the reference itself, and the tensorrt backend runs built engines
-(tests/test_tensorrt_session.py); the ONNX Runtime GPU backends skip, with the reason, where they
+(tests/backends/test_tensorrt_session.py); the ONNX Runtime GPU backends skip, with the reason, where they
 cannot run.
 """
 

@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from _backend_models import make_sourced_onnx
-from test_tensorrt_session import needs_tensorrt, without_tensorrt
+from _probes import needs_tensorrt, without_tensorrt
 
 from toolkit.backends import AUTO_ORDER, BACKENDS, backend_status, open_session
 from toolkit.backends.ort import trt_profile_shapes

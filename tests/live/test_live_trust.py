@@ -27,9 +27,9 @@ from _live_helpers import (
     const_detector,
     count_video_frames,
     read_events,
+    wait_for_lines,
     write_video,
 )
-from test_live_faults import _wait_for_lines, rtsp_server  # noqa: F401 - the fixture
 from typer.testing import CliRunner
 
 from toolkit.backends import open_session
@@ -286,7 +286,7 @@ def test_slow_loop_video_lasts_as_long_as_the_run(tiny_onnx: Path, tmp_path: Pat
 def test_stream_lost_for_good_exits_1_at_the_deadline(
     tiny_onnx: Path,
     tmp_path: Path,
-    rtsp_server,  # noqa: F811 - the imported fixture
+    rtsp_server,
 ) -> None:
     timeout = 3.0
     server = rtsp_server()
@@ -298,7 +298,7 @@ def test_stream_lost_for_good_exits_1_at_the_deadline(
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_lines(ev, 20, proc)
+        wait_for_lines(ev, 20, proc)
         server.kill()  # the camera is gone and stays gone
         killed = time.monotonic()
         out, err = proc.communicate(timeout=60)
@@ -331,7 +331,7 @@ def test_signals_on_a_live_source(
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_lines(ev, 15, proc)
+        wait_for_lines(ev, 15, proc)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:

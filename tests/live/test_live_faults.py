@@ -12,45 +12,11 @@ import pytest
 from _live_helpers import (
     count_video_frames,
     edgetk,
-    free_port,
     read_events,
-    rtsp_available,
-    start_server,
     stop_server,
+    wait_for_lines,
     write_video,
 )
-
-
-def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text(encoding="utf-8").count("\n") >= n:
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"edgetk run ended early: {proc.communicate()}")
-        time.sleep(0.05)
-    raise AssertionError(f"no {n} events within {timeout} s")
-
-
-@pytest.fixture()
-def rtsp_server():
-    """A factory: start (and finally kill) GStreamer RTSP servers on one free port."""
-    why = rtsp_available()
-    if why is not None:
-        pytest.skip(why)
-    procs: list[subprocess.Popen[str]] = []
-    port = free_port()
-
-    def start(*creds: str) -> subprocess.Popen[str]:
-        proc = start_server(port, *creds)
-        procs.append(proc)
-        return proc
-
-    start.port = port  # type: ignore[attr-defined]
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            stop_server(p)
 
 
 def test_rtsp_stream_reconnects_after_server_restart_and_hides_credentials(
@@ -66,7 +32,7 @@ def test_rtsp_stream_reconnects_after_server_restart_and_hides_credentials(
     )  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_lines(ev, 20, proc)
+        wait_for_lines(ev, 20, proc)
         stop_server(server)  # the camera drops out mid-run...
         time.sleep(1.0)
         rtsp_server("user", "secret")  # ...and comes back
@@ -106,7 +72,7 @@ def test_signal_stops_cleanly(tiny_onnx: Path, tmp_path: Path, sig: signal.Signa
     )  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_lines(ev, 100, proc)  # past the first loop of the file
+        wait_for_lines(ev, 100, proc)  # past the first loop of the file
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
