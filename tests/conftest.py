@@ -9,6 +9,21 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_home(tmp_path_factory: pytest.TempPathFactory):
+    """The tests' edgetk cache (benchmark exports, the GEMM floor) lives in a session folder,
+    never in the user's ~/.cache; subprocesses inherit it through the environment."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 def _tiny_cnn(num_classes: int = 3, in_chans: int = 3):
     import torch
     from torch import nn

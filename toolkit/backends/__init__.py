@@ -113,7 +113,8 @@ def open_session(
         overrides: command-line spec values (fill the gaps of a foreign ONNX file).
         threads: CPU intra-op threads (default: physical cores).
         weights: a PyTorch checkpoint for the torch backend (ONNX files carry their weights).
-        spinning: let ONNX Runtime's idle threads spin (default off; benchmarks turn it on).
+        spinning: let ONNX Runtime's idle threads spin (default off, shared by the live loop
+            and the benchmark: :func:`toolkit.backends.ort_options.spin_wait`).
         opt_batch: the batch a TensorRT profile is tuned for (ort-trt).
         model_source: the PyTorch reference the torch backend runs for an ``.onnx`` file
             (``--model-source``). Without it, only a recorded ``zoo:`` source runs: a file's

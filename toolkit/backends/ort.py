@@ -30,6 +30,7 @@ from toolkit.backends.ort_options import (
     new_session,
     ort_errors,
     session_options,
+    spin_wait,
 )
 from toolkit.errors import BackendUnavailableError, BadInputError, ToolkitError
 from toolkit.model.spec import ModelSpec, SpecOverrides
@@ -85,7 +86,9 @@ class OrtSession(Session):
         path: the ``.onnx`` file (its external ``.onnx.data`` is found beside it).
         overrides: command-line spec values (fill the gaps of a foreign model).
         threads: intra-op threads; default: the physical cores this process may use.
-        spinning: let idle ORT threads spin; default off (the live loop), on for benchmarks.
+        spinning: let idle ORT threads spin; default
+            :func:`~toolkit.backends.ort_options.spin_wait` (off, for the live loop and the
+            benchmark alike).
         device_id: the CUDA device (GPU providers only).
         opt_batch: the batch TensorRT optimizes for (ort-trt only; default 1).
         max_batch: the largest batch of the TensorRT profile (ort-trt only).
@@ -118,7 +121,7 @@ class OrtSession(Session):
         self.spec = read_spec(self.path, overrides)  # one-line errors for missing/corrupt files
         self.precision = self.spec.precision
         self.threads = session_threads(threads)
-        self.spinning = bool(spinning)
+        self.spinning = spin_wait(spinning)
         self.device_id = device_id
         self._opt_batch = opt_batch
         self._max_batch = max_batch

@@ -6,8 +6,11 @@ CPU settings (docs/onnx-runtime.md; measured in docs/benchmarks.md):
   The optimized graph is hardware-specific, so it is never saved back to disk.
 - intra-op threads = physical cores (hyperthreads add contention, not speed), sequential
   execution (parallel execution with inter-op threads is slower on small machines).
-- ``session.intra_op.allow_spinning=0`` keeps the latency and halves the CPU used by a loop
-  that waits for frames (the live loop); spinning on is what a back-to-back benchmark wants.
+- Spinning (``session.intra_op.allow_spinning``): off unless asked for, in every session, the
+  live loop's and the benchmark's alike (:data:`DEFAULT_SPINNING`, :func:`spin_wait`). Idle
+  intra-op threads that spin keep cores busy that the loop's capture, preprocess and
+  postprocess threads need; off, a loop that waits for frames keeps its latency and frees
+  that CPU (docs/onnx-runtime.md). ``edgetk benchmark --spinning`` measures the other setting.
 
 A ``--target tensorrt`` int8 file on ``ort-cpu`` is *emulated*: ONNX Runtime's CPU kernels fuse
 Q/DQ into their own int8 arithmetic, which on an x86 CPU without VNNI sums u8 x s8 pairs in
@@ -36,6 +39,16 @@ EMULATED_TRT = "TensorRT int8 semantics on CPU"
 EMULATION_NOTE = f"emulated: {EMULATED_TRT} (Q/DQ run as float)"
 # ORT's switch that leaves Q/DQ nodes unfused: each pair quantizes and dequantizes in float.
 _NO_QDQ_FUSION = "session.disable_quant_qdq"
+
+
+# Whether idle ORT intra-op threads spin, when a command does not say (the module notes).
+DEFAULT_SPINNING = False
+
+
+def spin_wait(spinning: bool | None = None) -> bool:
+    """The intra-op spin wait of an ORT session: ``spinning``, else :data:`DEFAULT_SPINNING`
+    (the one default the live loop and ``edgetk benchmark`` share)."""
+    return DEFAULT_SPINNING if spinning is None else bool(spinning)
 
 
 def emulation_note(emulated: str) -> str:
@@ -150,7 +163,7 @@ def cpu_inference_session(
     if emulate is None:
         emulate = is_trt_int8(recorded_spec(model))
     n = default_threads() if threads is None else int(threads)
-    so = session_options(ort, threads=n, spinning=False, emulate=emulate)
+    so = session_options(ort, threads=n, spinning=spin_wait(), emulate=emulate)
     if isinstance(model, (str, Path)):
         src: str | bytes = str(model)
     else:

@@ -1,241 +1,55 @@
-"""Latency and throughput of models x backends x batch sizes, measured side by side.
+"""Latency and throughput of models x backends x batch sizes x thread counts, side by side.
 
-For one model and batch, every backend's session is opened and warmed up first, then the
-timed calls are interleaved in blocks (backend A 10 calls, B 10 calls, A 10 calls...), so a
-noisy phase of the machine hits all backends alike and their ratio stays honest. Each call is
-timed alone with ``time.perf_counter`` around ``Session.infer`` (the public path, input
-validation included), as trtexec's "latency" is per query.
+For one model and batch, every row's session (each backend at each ``--threads`` value) is
+opened and warmed up first, then the timed calls are interleaved in blocks (row A 10 calls,
+B 10 calls, A 10 calls...), so a noisy phase of the machine hits all rows alike and their
+ratio stays honest. Rows are numbered in this order: model, batch, backend, threads.
+
+A PyTorch reference on an ONNX backend runs its export, made once and cached by content hash
+(:mod:`toolkit.bench.cache`); its torch rows run the reference itself. Sessions are opened
+with the settings the live loop uses unless ``threads`` / ``spinning`` say otherwise
+(:func:`toolkit.backends.ort_options.spin_wait`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from toolkit.backends import BACKENDS, is_engine, is_onnx, open_session
-from toolkit.backends.base import Session, TensorInfo
-from toolkit.errors import BackendUnavailableError, BadInputError, MissingDependencyError
-from toolkit.latency import LatencyStats
+from toolkit.backends import BACKENDS, is_engine, is_onnx
+from toolkit.bench.peak_rss import PeakRss
+from toolkit.bench.rows import EMULATED_STATUS, BenchReport, BenchResult
+from toolkit.bench.sessions import THREADLESS, Run, Setup, finish_run, open_run
+from toolkit.errors import BadInputError, ToolkitError
 from toolkit.model.spec import SpecOverrides
 
-log = logging.getLogger(__name__)
+_Run = Run  # its name before toolkit.bench.sessions (tests/backends time a fake session with it)
+
+__all__ = ["EMULATED_STATUS", "BenchReport", "BenchResult", "benchmark"]
 
 DEFAULT_ITERS = 200
-# Without --iters or --duration: 200 calls, but no more than this many seconds per backend.
+# Without --iters or --duration: 200 calls, but no more than this many seconds per row.
 DEFAULT_MAX_SECONDS = 10.0
-_BLOCKS = 10  # timed calls are interleaved across backends in about this many blocks
-# The status of a row that ran emulated (a tensorrt-target int8 file on ort-cpu runs its Q/DQ
-# as float): the latency is real, but it is not what int8 costs anywhere. Not "ok", so that
-# nothing reading "ok" rows takes it for int8 latency, and no speedup is computed from it.
-EMULATED_STATUS = "ok (emulated: latency is not int8 latency)"
-
-
-@dataclass
-class BenchResult:
-    """One model x backend x batch measurement (or why it could not run)."""
-
-    model: str
-    backend: str
-    precision: str | None
-    batch: int
-    latency_ms: dict[str, float] | None = None
-    throughput_fps: float | None = None
-    iters: int = 0
-    warmup: int = 0
-    status: str = "ok"
-    # GPU backends that time themselves (tensorrt), in trtexec's words: "latency" = H2D + GPU
-    # compute + D2H, "gpu_compute" = the enqueued work only; each a latency object in ms.
-    gpu_ms: dict[str, dict[str, float]] | None = None
-    # What the session emulated ("TensorRT int8 semantics on CPU"), None when it ran natively.
-    emulated: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Measured, and the latency is that of its precision (not an emulation's)."""
-        return self.status == "ok"
-
-    @property
-    def ran(self) -> bool:
-        """Measured (``ok``, or ``EMULATED_STATUS``)."""
-        return self.latency_ms is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The SPEC's result object (plus ``gpu_ms`` for backends that measure it and
-        ``emulated`` for a row that ran emulated)."""
-        extra: dict[str, Any] = {"gpu_ms": self.gpu_ms} if self.gpu_ms else {}
-        if self.emulated is not None:
-            extra["emulated"] = self.emulated
-        return {
-            "model": self.model,
-            "backend": self.backend,
-            "precision": self.precision,
-            "batch": self.batch,
-            "latency_ms": self.latency_ms,
-            "throughput_fps": self.throughput_fps,
-            "iters": self.iters,
-            "warmup": self.warmup,
-            "status": self.status,
-            **extra,
-        }
-
-
-@dataclass
-class BenchReport:
-    """The machine and every result (SPEC "Benchmark report")."""
-
-    machine: dict[str, Any]
-    results: list[BenchResult] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"machine": self.machine, "results": [r.to_dict() for r in self.results]}
-
-
-@dataclass
-class _Run:
-    """A backend being measured: its session, its input, its timings."""
-
-    result: BenchResult
-    session: Session
-    feed: dict[str, np.ndarray]
-    times: list[float] = field(default_factory=list)
-    spent: float = 0.0
-    gpu: dict[str, list[float]] = field(default_factory=dict)
-
-    def call(self, n: int) -> None:
-        infer, feed = self.session.infer, self.feed
-        for _ in range(n):
-            t0 = time.perf_counter()
-            infer(feed)
-            dt = time.perf_counter() - t0
-            self.times.append(dt)
-            self.spent += dt
-            timing = getattr(self.session, "last_timing", None)
-            if timing:  # CUDA-event times of the call that just ran (ms)
-                for key in ("latency_ms", "gpu_compute_ms", "h2d_ms", "d2h_ms"):
-                    if timing.get(key) is not None:
-                        self.gpu.setdefault(key, []).append(float(timing[key]) / 1000.0)
-
-    def gpu_stats(self) -> dict[str, dict[str, float]] | None:
-        names = {"latency_ms": "latency", "gpu_compute_ms": "gpu_compute", "h2d_ms": "h2d",
-                 "d2h_ms": "d2h"}  # fmt: skip
-        out = {names[k]: LatencyStats.from_seconds(v).to_dict() for k, v in self.gpu.items() if v}
-        return out or None
-
-
-def _precision_of(model: str) -> str | None:
-    """The model's precision from its spec (for rows whose backend did not open)."""
-    if is_engine(model):  # a TensorRT plan: its sidecar says what was built
-        from toolkit.model.sidecar import read_sidecar
-
-        info = read_sidecar(model)
-        return info.precision if info is not None else None
-    if not is_onnx(model):
-        return "fp32"
-    from toolkit.model.modelfile import read_spec
-
-    return read_spec(model).precision
-
-
-def _input_array(
-    info: TensorInfo, session: Session, batch: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Random data of the input's shape: a dynamic batch becomes ``batch``, other dynamic axes
-    come from the spec (``--imgsz``)."""
-    spec_shape = session.spec.input.shape if info.name == session.spec.input.name else ()
-    shape: list[int] = []
-    for axis, dim in enumerate(info.shape):
-        if dim is None and axis == 0:
-            dim = batch
-        if dim is None and axis < len(spec_shape):
-            dim = spec_shape[axis]
-        if dim is None:
-            raise BackendUnavailableError(
-                f"input '{info.name}' has a dynamic axis {axis} {list(info.shape)}: pass --imgsz"
-            )
-        shape.append(int(dim))
-    if np.issubdtype(info.dtype, np.integer):
-        return rng.integers(0, 255, size=shape).astype(info.dtype)
-    if info.dtype == np.bool_:
-        return rng.integers(0, 2, size=shape).astype(np.bool_)
-    return rng.standard_normal(shape).astype(info.dtype)
-
-
-def _static_batch_error(session: Session, batch: int) -> str | None:
-    static = session.inputs[0].shape[0] if session.inputs and session.inputs[0].shape else None
-    if static is not None and static != batch:
-        return f"unavailable: model has a static batch of {static}"
-    largest = session.max_batch  # a TensorRT engine's profile bounds a dynamic batch
-    if static is None and largest is not None and batch > largest:
-        return f"unavailable: the engine's profile allows batch <= {largest} (rebuild with --max-batch)"
-    return None
+_BLOCKS = 10  # timed calls are interleaved across rows in about this many blocks
 
 
 @dataclass(frozen=True)
-class _Setup:
-    """How every session of a benchmark is opened, fed and warmed up (see :func:`benchmark`)."""
+class _Model:
+    """A model to benchmark: its text, the file ONNX backends run, or why there is none."""
 
-    warmup: int
-    threads: int | None
-    overrides: SpecOverrides | None
-    weights: str | None
-    seed: int
-    model_source: str | None
+    text: str
+    file: str | None = None  # the .onnx / engine itself, or a reference's cached export
+    failure: str | None = None  # why a reference has no export
 
-
-def _open(model: str, backend: str, batch: int, setup: _Setup) -> _Run | BenchResult:
-    """A ready-to-time run, or the result row saying why this backend cannot run."""
-    row = BenchResult(
-        model=model, backend=backend, precision=None, batch=batch, warmup=setup.warmup
-    )
-    engine_ok = backend in ("tensorrt", "auto") and is_engine(model)
-    if backend not in ("torch", "auto") and not is_onnx(model) and not engine_ok:
-        row.precision = "fp32"
-        row.status = f"unavailable: {backend} runs ONNX files; export {model} first"
-        return row
-    try:
-        session = open_session(
-            model,
-            backend,
-            overrides=setup.overrides,
-            threads=setup.threads,
-            weights=setup.weights,
-            spinning=True,  # back-to-back calls: spinning threads answer fastest
-            opt_batch=batch,
-            # Only the torch backend of an .onnx file runs it (a reference is its own source).
-            model_source=setup.model_source if backend == "torch" and is_onnx(model) else None,
-        )
-    except (BackendUnavailableError, MissingDependencyError) as e:
-        row.precision = _precision_of(model)
-        row.status = f"unavailable: {e}"
-        return row
-    row.precision = session.precision
-    row.backend = session.backend  # what "auto" resolved to
-    row.emulated = session.emulated
-    if row.emulated is not None:
-        row.status = EMULATED_STATUS
-    reason = _static_batch_error(session, batch)
-    if reason is None:
-        try:
-            rng = np.random.default_rng(setup.seed)
-            feed = {t.name: _input_array(t, session, batch, rng) for t in session.inputs}
-        except BackendUnavailableError as e:
-            reason = f"unavailable: {e}"
-    if reason is not None:
-        session.close()
-        row.status = reason
-        return row
-    return _Run(result=row, session=session, feed=feed)
+    @property
+    def is_reference(self) -> bool:
+        return not is_onnx(self.text) and not is_engine(self.text)
 
 
 def _time_runs(
-    runs: list[_Run], iters: int | None, duration: float | None, max_seconds: float | None = None
+    runs: list[Run], iters: int | None, duration: float | None, max_seconds: float | None = None
 ) -> None:
     """Interleave the timed calls of ``runs`` in blocks until each has its iters/duration.
 
@@ -244,7 +58,7 @@ def _time_runs(
     if iters is not None:
         block = max(1, math.ceil(iters / _BLOCKS))
 
-        def wants(r: _Run) -> bool:
+        def wants(r: Run) -> bool:
             return len(r.times) < iters and (max_seconds is None or r.spent < max_seconds)
 
         while any(wants(r) for r in runs):
@@ -284,6 +98,37 @@ def _check_args(
         raise BadInputError(f"--duration must be > 0, got {duration}")
 
 
+def thread_counts(threads: int | Sequence[int | None] | None) -> list[int | None]:
+    """``threads`` as the sweep's list (None: the default count), duplicates dropped."""
+    values = [threads] if threads is None or isinstance(threads, int) else list(threads)
+    values = list(dict.fromkeys(None if t is None else int(t) for t in values)) or [None]
+    if any(t is not None and t < 1 for t in values):
+        raise BadInputError(f"--threads must be >= 1, got {values}")
+    return values
+
+
+_Plan = list[tuple[str, int | None]]  # (backend, threads) per row, in row order
+
+
+def _plan(model: str, backends: list[str], threads: list[int | None]) -> _Plan:
+    """One model and batch's rows: (backend, threads) in row order; an engine or a backend
+    without CPU threads gets one row."""
+    rows: list[tuple[str, int | None]] = []
+    for backend in backends:
+        if backend in THREADLESS or is_engine(model):
+            rows.append((backend, None))
+        else:
+            rows.extend((backend, t) for t in threads)
+    return rows
+
+
+def _check_baseline(baseline: int | None, models: Sequence[str | Path], batches: Sequence[int],
+                    backends: list[str], threads: list[int | None]) -> None:  # fmt: skip
+    total = len(batches) * sum(len(_plan(str(m), backends, threads)) for m in models)
+    if baseline is not None and not 1 <= baseline <= total:
+        raise BadInputError(f"--baseline must be a row number from 1 to {total}, got {baseline}")
+
+
 def benchmark(
     models: Sequence[str | Path],
     backends: Sequence[str],
@@ -292,86 +137,144 @@ def benchmark(
     warmup: int = 20,
     iters: int | None = None,
     duration: float | None = None,
-    threads: int | None = None,
+    threads: int | Sequence[int | None] | None = None,
     overrides: SpecOverrides | None = None,
     weights: str | None = None,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     model_source: str | None = None,
+    spinning: bool | None = None,
+    baseline: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> BenchReport:
-    """Measure every model x backend x batch; unavailable ones are reported, not raised.
+    """Measure every model x backend x batch x threads; unavailable ones are reported.
 
     Args:
-        models: ``.onnx`` files or PyTorch references (the latter run on ``torch`` only).
+        models: ``.onnx`` files, engines, or PyTorch references (exported for ONNX backends).
         backends: backend names (``auto`` is reported as the backend it picked).
         batches: batch sizes; a static-batch model is measured only at its own batch.
-        warmup: untimed calls per backend first.
-        iters: timed calls per backend (default 200, stopping early after 10 s).
-        duration: timed seconds per backend instead of a call count.
-        threads: CPU threads for every backend (default: physical cores).
-        overrides: spec values for foreign ONNX files (``--imgsz``...).
-        weights: checkpoint for the torch backend.
+        warmup: untimed calls per row first.
+        iters: timed calls per row (default 200, stopping early after 10 s).
+        duration: timed seconds per row instead of a call count.
+        threads: CPU threads, or a list (a sweep: rows per count; default: physical cores).
+        overrides: spec values for foreign ONNX files and for exports (``--imgsz``...).
+        weights: checkpoint for the torch backend and for a reference's export.
         seed: seed of the random inputs.
-        progress: called with a short line before each model and batch.
+        progress: called with a short line before each model and batch (and each export).
         model_source: the PyTorch reference the torch backend runs for the ``.onnx`` models
             (``--model-source``; see :func:`toolkit.backends.open_session`).
+        spinning: ONNX Runtime intra-op spin wait (None: the live loop's default).
+        baseline: the row (1-based) speedups are against (None: the first row that ran).
+        cache_dir: where exports are cached (default :func:`toolkit.bench.cache.default_cache_dir`).
 
     Example:
-        >>> report = benchmark(["r18.onnx"], ["ort-cpu", "torch"], [1, 8], iters=50)
+        >>> report = benchmark(["zoo:resnet18"], ["ort-cpu", "torch"], [1, 8], iters=50)
         >>> [(r.backend, r.batch, r.latency_ms["p50"]) for r in report.results if r.ok]
     """
     from toolkit.platform.machine import machine_info
 
-    # Duplicates dropped, order kept: the first backend is the speedups' reference.
-    backends = list(dict.fromkeys(b.strip().lower() for b in backends))
+    backends = list(dict.fromkeys(b.strip().lower() for b in backends))  # order kept
+    counts = thread_counts(threads)
     _check_args(backends, batches, warmup, iters, duration)
-    max_seconds = None
-    if iters is None and duration is None:
-        iters, max_seconds = DEFAULT_ITERS, DEFAULT_MAX_SECONDS
-    setup = _Setup(warmup, threads, overrides, weights, seed, model_source)
-    report = BenchReport(machine=machine_info())
-    for model in models:
+    _check_baseline(baseline, models, batches, backends, counts)
+    max_seconds = DEFAULT_MAX_SECONDS if iters is None and duration is None else None
+    iters = DEFAULT_ITERS if max_seconds is not None else iters
+    setup = Setup(warmup, overrides, weights, seed, model_source, spinning)
+    report = BenchReport(machine=machine_info(), baseline=baseline)
+    for text in models:
+        model = _prepare(str(text), backends, setup, cache_dir, progress)
         for batch in batches:
-            if progress is not None:
-                progress(f"{model} batch {batch}: {', '.join(backends)}")
-            rows = _measure(str(model), int(batch), backends, setup, iters, duration, max_seconds)
+            plan = _plan(model.text, backends, counts)
+            _say_plan(progress, model.text, int(batch), plan)
+            rows = _measure(model, int(batch), plan, setup, iters, duration, max_seconds)
             report.results.extend(rows)
     return report
 
 
+def _say_plan(progress: Callable[[str], None] | None, model: str, batch: int, plan: _Plan) -> None:
+    """``MODEL batch N: ort-cpu, torch`` (``ort-cpu x1, ort-cpu x2`` in a threads sweep)."""
+    if progress is None:
+        return
+    swept = len({t for _, t in plan if t is not None}) > 1
+    rows = ", ".join(f"{b} x{t}" if swept and t is not None else b for b, t in plan)
+    progress(f"{model} batch {batch}: {rows}")
+
+
+def _prepare(
+    text: str, backends: list[str], setup: Setup, cache_dir: str | Path | None,
+    progress: Callable[[str], None] | None,
+) -> _Model:  # fmt: skip
+    """The model with the file its ONNX backends run: a reference is exported (or found in
+    the cache) when one of ``backends`` needs ONNX; an export that fails is their status."""
+    model = _Model(text, file=None if _Model(text).is_reference else text)
+    if not model.is_reference or all(b in ("torch", "auto") for b in backends):
+        return model
+    from toolkit.bench.cache import cached_export
+
+    try:
+        got = cached_export(
+            text, weights=setup.weights, overrides=setup.overrides, cache_dir=cache_dir,
+            progress=progress,
+        )  # fmt: skip
+    except BadInputError:
+        raise  # a reference or weights that do not load: the torch rows could not run either
+    except ToolkitError as e:  # the exporter failed, or its file does not match PyTorch
+        return _Model(text, failure=f"unavailable: the ONNX export failed: {e}")
+    return _Model(text, file=str(got.path))
+
+
+def _target(model: _Model, row: BenchResult) -> str | None:
+    """What ``row`` opens (the reference for torch / auto, else the ONNX file or engine), or
+    None with ``row.status`` saying why it cannot run."""
+    if row.backend in ("torch", "auto") and model.is_reference:
+        return model.text
+    if model.failure is not None:
+        row.status = model.failure
+        return None
+    file = model.file or model.text
+    engine_ok = row.backend in ("tensorrt", "auto") and is_engine(file)
+    if row.backend not in ("torch", "auto") and not is_onnx(file) and not engine_ok:
+        row.status = f"unavailable: {row.backend} runs ONNX files; export {model.text} first"
+        return None
+    return file
+
+
 def _measure(
-    model: str,
+    model: _Model,
     batch: int,
-    backends: list[str],
-    setup: _Setup,
+    plan: _Plan,
+    setup: Setup,
     iters: int | None,
     duration: float | None,
     max_seconds: float | None,
 ) -> list[BenchResult]:
-    """One model and batch on every backend: all opened and warmed up, then timed together."""
+    """One model and batch on every planned row: all opened and warmed up, then timed
+    together; each row's peak RSS window runs from its open to the end of the timed calls."""
     rows: list[BenchResult] = []
-    runs: list[_Run] = []
+    runs: list[Run] = []
+    rss = PeakRss()
     try:
-        for backend in backends:
-            got = _open(model, backend, batch, setup)
-            if isinstance(got, _Run):
+        for backend, threads in plan:
+            row = BenchResult(
+                model=model.text, backend=backend, precision=None, batch=batch,
+                warmup=setup.warmup, file=model.file,
+            )  # fmt: skip
+            rows.append(row)
+            rss.start(row)
+            target = _target(model, row)
+            got = None if target is None else open_run(row, target, threads, setup)
+            if target is None:
+                row.precision = "fp32"  # a PyTorch reference
+            if got is not None:
                 runs.append(got)
-                rows.append(got.result)
-            else:
-                rows.append(got)
         for r in runs:
             r.call(setup.warmup)
-            r.times.clear()
-            r.gpu.clear()
-            r.spent = 0.0
+            r.restart()
         _time_runs(runs, iters, duration, max_seconds)
+        rss.finish([r.result for r in runs])
     finally:
         for r in runs:
             r.session.close()
     for r in runs:
-        stats = LatencyStats.from_seconds(r.times)
-        r.result.latency_ms = stats.to_dict()
-        r.result.iters = stats.n
-        r.result.throughput_fps = round(batch * 1000.0 / stats.mean, 3)
-        r.result.gpu_ms = r.gpu_stats()
+        finish_run(r, batch)
     return rows
