@@ -223,7 +223,9 @@ def _draw_e2e(ax: Any, report: dict[str, Any]) -> None:
         if e.get("fps") is not None:
             ax.annotate(f"{e['fps']:.1f} fps", (i, max(bottom[i], top[i])), ha="center",
                         va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")  # fmt: skip
-    ax.set_xticks(x, [row_label(e, number=False) for e in entries], fontsize=8)
+    # Two lines per label (model, then backend precision batch): side by side they fit.
+    labels = [row_label(e, number=False).replace(" ", "\n", 1) for e in entries]
+    ax.set_xticks(x, labels, fontsize=8)
     pad = max(0.0, (4 - len(entries)) / 2)  # a lone bar is not drawn as a wall
     ax.set_xlim(-0.5 - pad, len(entries) - 0.5 + pad)
     ax.set_ylim(0, max(float(np.maximum(bottom, top).max()), 1e-3) * 1.15)  # room for labels
