@@ -325,3 +325,19 @@ def test_cli_json_summary(tiny_onnx: Path, clip: Path) -> None:
     s = json.loads(result.stdout)
     assert (s["frames"], s["dropped"], s["stopped_by"]) == (10, 0, "max_frames")
     assert set(s) >= SUMMARY_KEYS
+
+
+def test_a_sink_that_is_not_a_sink_is_refused_before_the_run() -> None:
+    from toolkit.errors import BadInputError
+    from toolkit.live.fanout import SinkFanout
+    from toolkit.live.stop import StopFlag
+
+    class OldStyle:  # the write(event, annotated) / close() shape of before
+        def write(self, event, annotated):
+            pass
+
+        def close(self):
+            pass
+
+    with pytest.raises(BadInputError, match="not a toolkit.live.sinks.Sink: OldStyle"):
+        SinkFanout([OldStyle()], StopFlag())

@@ -28,9 +28,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from toolkit.backends.base import session_threads
 from toolkit.errors import BackendUnavailableError, ToolkitError
 from toolkit.model.spec import ModelSpec
-from toolkit.platform.cpu import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def cpu_inference_session(
     ort = import_ort()
     if emulate is None:
         emulate = is_trt_int8(recorded_spec(model))
-    n = default_threads() if threads is None else int(threads)
+    n = session_threads(threads)
     so = session_options(ort, threads=n, spinning=spin_wait(), emulate=emulate)
     if isinstance(model, (str, Path)):
         src: str | bytes = str(model)

@@ -30,10 +30,11 @@ from typing import Any
 
 from toolkit.errors import BadInputError
 from toolkit.model.spec import SpecOverrides
+from toolkit.platform.machine import module_version
 
 log = logging.getLogger(__name__)
 
-_KEY_VERSION = 1
+_KEY_VERSION = 2
 _CHUNK = 1 << 20
 
 
@@ -114,6 +115,8 @@ def export_key(
         "dynamic": True,
         "edgetk": __version__,
         "torch": torch.__version__,
+        # The exporter's own parts shape the file too.
+        **{m: module_version(m) for m in ("onnx", "onnxscript", "onnxslim")},
     }
 
 

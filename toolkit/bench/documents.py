@@ -52,7 +52,7 @@ def row_label(row: Row, *, number: bool = True, batch: bool = True) -> str:
     return " ".join(parts)
 
 
-def _num(x: Any, digits: int = 2) -> str:
+def fmt_number(x: Any, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
@@ -61,7 +61,7 @@ def _text(x: Any) -> str:
 
 
 def _lat(key: str) -> Callable[[Row], str]:
-    return lambda r: _num((r.get("latency_ms") or {}).get(key))
+    return lambda r: fmt_number((r.get("latency_ms") or {}).get(key))
 
 
 def _precision(r: Row) -> str:
@@ -87,7 +87,7 @@ _COLUMNS: tuple[Column, ...] = (
     ("p50 ms", "r", _lat("p50")),
     ("p90 ms", "r", _lat("p90")),
     ("p99 ms", "r", _lat("p99")),
-    ("throughput fps", "r", lambda r: _num(r.get("throughput_fps"), 1)),
+    ("throughput fps", "r", lambda r: fmt_number(r.get("throughput_fps"), 1)),
     ("speedup", "r", _speedup),
 )
 _NUMBER: Column = ("#", "r", lambda r: _text(r.get("row")))
@@ -137,7 +137,7 @@ def resources_table(report: dict[str, Any]) -> Table | None:
     if not keys:
         return None
     columns = [_NUMBER, _COLUMNS[1], ("threads", "r", lambda r: _text(r.get("threads")))]
-    columns += [(header, "r", lambda r, k=key, d=digits: _num(r.get(k), d))
+    columns += [(header, "r", lambda r, k=key, d=digits: fmt_number(r.get(k), d))
                 for key, header, digits in keys]  # fmt: skip
     return _cells(columns, ran)
 
@@ -159,8 +159,8 @@ def _e2e_cells(report: dict[str, Any], e: Row) -> list[str]:
     alone = e.get("model_fps", (model_only_row(report, e) or {}).get("throughput_fps"))
     fps, age = e.get("fps"), e.get("frame_age_ms") or {}
     ratio = e.get("e2e_ratio", fps / alone if fps is not None and alone else None)
-    return [_num(fps, 1), _num(alone, 1), "-" if ratio is None else f"{ratio:.2f}x",
-            _num(age.get("p50")), _num(age.get("p99"))]  # fmt: skip
+    return [fmt_number(fps, 1), fmt_number(alone, 1), "-" if ratio is None else f"{ratio:.2f}x",
+            fmt_number(age.get("p50")), fmt_number(age.get("p99"))]  # fmt: skip
 
 
 def e2e_table(report: dict[str, Any]) -> Table:
@@ -185,8 +185,8 @@ def stages_table(report: dict[str, Any]) -> Table:
         if e.get("status", "ok") != "ok":
             continue
         for stage, t in (e.get("stages") or {}).items():
-            cells.append([row_label(e, number=False), str(stage), _num(t.get("p50")),
-                          _num(t.get("p99")), _num(t.get("mean"))])  # fmt: skip
+            cells.append([row_label(e, number=False), str(stage), fmt_number(t.get("p50")),
+                          fmt_number(t.get("p99")), fmt_number(t.get("mean"))])  # fmt: skip
     return ["run", "stage", "p50 ms", "p99 ms", "mean ms"], ["l", "l", "r", "r", "r"], cells
 
 

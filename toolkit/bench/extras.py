@@ -40,7 +40,8 @@ def add_floor(
 
     _say(progress, "floor: the machine's GEMM rate, MACs, plain ONNX Runtime")
     report.floor = floor.gemm_rate(None)
-    gemm = report.floor.get("gflops")
+    # A row is held to the GEMM rate at its own thread count (a --threads sweep has several).
+    gemm: dict[int | None, float | None] = {None: report.floor.get("gflops")}
     macs: dict[tuple[str, int], int | None] = {}
     plain: dict[tuple[str, int, int | None], dict[str, Any] | None] = {}
     for r in report.results:
@@ -49,7 +50,9 @@ def add_floor(
         what = r.file or r.model
         if (what, r.batch) not in macs:
             macs[what, r.batch] = floor.model_macs(what, r.batch, overrides)
-        _rate_columns(r, macs[what, r.batch], gemm)
+        if r.threads not in gemm:
+            gemm[r.threads] = floor.gemm_rate(r.threads).get("gflops")
+        _rate_columns(r, macs[what, r.batch], gemm[r.threads])
         if r.backend == "ort-cpu" and r.file is not None and is_onnx(r.file):
             key = (r.file, r.batch, r.threads)
             if key not in plain:

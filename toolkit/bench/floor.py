@@ -61,9 +61,9 @@ def gemm_rate(
     (``cached: True``). An unreadable or corrupt cache file is measured again and replaced; a
     cache folder that cannot be written only loses the caching.
     """
-    from toolkit.platform.cpu import default_threads
+    from toolkit.backends.base import session_threads
 
-    n = default_threads() if threads is None else int(threads)
+    n = session_threads(threads)
     key = _cache_key(n, size)
     path = Path(cache_dir if cache_dir is not None else cache_home() / "floor") / _cache_name(key)
     entry = _read_cache(path, key)
@@ -218,11 +218,11 @@ def plain_ort_latency(
     None, as the benchmark's row is unavailable then. Each of ``iters`` calls (after a short
     warm-up) is timed alone.
     """
+    from toolkit.backends.base import session_threads
     from toolkit.backends.ort_options import import_ort
-    from toolkit.platform.cpu import default_threads
 
     ort = import_ort()
-    n = default_threads() if threads is None else int(threads)
+    n = session_threads(threads)
     tried: list[dict[str, Any]] = []
     feed: dict[str, np.ndarray] | None = None
     for spinning in (True, False):

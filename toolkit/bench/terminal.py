@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from toolkit.bench.documents import RESOURCES
+from toolkit.bench.documents import RESOURCES, short_model
+from toolkit.bench.documents import fmt_number as _fmt
 from toolkit.bench.rows import BenchReport, BenchResult, speedups
 
 # The main table's columns after "#" and "model" (the latter when there are several models).
@@ -31,14 +31,6 @@ _COLUMNS = (
 )
 # The resources table: key -> (header, digits, what the header means, printed under it).
 _RESOURCES = {key: (short, digits, note) for key, _, short, digits, note in RESOURCES}
-
-
-def _fmt(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _short(model: str) -> str:
-    return Path(model).name if Path(model).suffix else model
 
 
 def render_table(report: BenchReport) -> Any:
@@ -59,7 +51,7 @@ def render_table(report: BenchReport) -> Any:
         lat = r.latency_ms or {}
         table.add_row(
             str(i),
-            *([Text(_short(r.model))] if many_models else []),
+            *([Text(short_model(r.model))] if many_models else []),
             r.backend,
             _precision_text(r, "*"),  # short: the status column and its note say the rest
             str(r.batch),

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.errors import BadInputError
 from toolkit.live.sinks import Sink, SinkError, sink_name
 from toolkit.live.stop import StopFlag
 
@@ -23,6 +24,9 @@ class SinkFanout:
     """
 
     def __init__(self, sinks: Sequence[Sink], stop: StopFlag) -> None:
+        foreign = [type(s).__name__ for s in sinks if not isinstance(s, Sink)]
+        if foreign:  # a sink is a toolkit.live.sinks.Sink: its write/tick/close/quit are relied on
+            raise BadInputError(f"not a toolkit.live.sinks.Sink: {', '.join(foreign)}")
         self.sinks, self.stop = list(sinks), stop
         self.needs_image = any(s.needs_image for s in self.sinks)
         self.failed: dict[str, str] | None = None

@@ -46,13 +46,13 @@ def decode_tail(model: Any) -> list[str]:
     for n in model.graph.node:
         for name in n.input:
             consumers.setdefault(name, []).append(n)
-    feeds_weighted: set[str] = set()
+    feeds_weighted: set[int] = set()  # id() of the nodes: names may be empty or repeated
     for n in reversed(list(model.graph.node)):  # ONNX graphs are topologically sorted
         below = [c for o in n.output for c in consumers.get(o, ())]
-        if any(c.op_type in _WEIGHTED or c.name in feeds_weighted for c in below):
-            feeds_weighted.add(n.name)
+        if any(c.op_type in _WEIGHTED or id(c) in feeds_weighted for c in below):
+            feeds_weighted.add(id(n))
     return [n.name for n in model.graph.node
-            if n.name and n.op_type not in _WEIGHTED and n.name not in feeds_weighted]  # fmt: skip
+            if n.name and n.op_type not in _WEIGHTED and id(n) not in feeds_weighted]  # fmt: skip
 
 
 def run_fp16(proto: Any, m: Measurer, report: QuantizeReport, max_drop: float | None) -> Any:
@@ -147,7 +147,9 @@ def _run_gate(
     keep = max(RANK_MAX, 2 * gate.max_fallback)
     name = m.input
     if len(units) > keep:
-        units = prescreen(onnx.load(str(q.prepared)), quant([]), units,
+        all_int8 = onnx.ModelProto()
+        all_int8.CopyFrom(model)  # prescreen adds graph outputs to it: not to the result's
+        units = prescreen(onnx.load(str(q.prepared)), all_int8, units,
                           cal.calib[:PRESCREEN_SAMPLES], name, keep, emulate=m.emulate)  # fmt: skip
     samples = cal.calib[:RANK_SAMPLES]
     reference = ort_outputs(proto, samples, name)
