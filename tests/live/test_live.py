@@ -339,5 +339,5 @@ def test_a_sink_that_is_not_a_sink_is_refused_before_the_run() -> None:
         def close(self):
             pass
 
-    with pytest.raises(BadInputError, match="not a toolkit.live.sinks.Sink: OldStyle"):
+    with pytest.raises(BadInputError, match=r"not a toolkit\.live\.sinks\.Sink: OldStyle"):
         SinkFanout([OldStyle()], StopFlag())
