@@ -124,10 +124,31 @@ def edgetk(*args: str) -> list[str]:
 DET_OBJECTS = (([4, 4, 24, 24], 0, 0.9), ([36, 36, 60, 60], 1, 0.8))
 
 
+def const_output_model(out: np.ndarray) -> Any:
+    """An ONNX model (64x64 ``images`` in) whose ``output0`` is ``out`` whatever the image
+    (plus 0 * mean(images), so the input is used)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
+    y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+        helper.make_node("Mul", ["m", "zero"], ["z"]),
+        helper.make_node("Add", ["const", "z"], ["output0"]),
+    ]
+    inits = [
+        numpy_helper.from_array(out.astype(np.float32), "const"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+    ]
+    graph = helper.make_graph(nodes, "const_yolo", [x], [y], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return model
+
+
 def const_detector(path: Path) -> Path:
     """A YOLOv8-layout ONNX detector (64x64 input) that finds :data:`DET_OBJECTS` in any frame."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
     from toolkit.model.modelfile import write_spec
     from toolkit.model.spec import InputSpec, ModelSpec, OutputSpec, PreprocessSpec
@@ -137,20 +158,7 @@ def const_detector(path: Path) -> Path:
         x1, y1, x2, y2 = box
         out[0, :4, a] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
         out[0, 4 + cls, a] = score
-    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
-    y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))
-    nodes = [
-        helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
-        helper.make_node("Mul", ["m", "zero"], ["z"]),
-        helper.make_node("Add", ["const", "z"], ["output0"]),
-    ]
-    inits = [
-        numpy_helper.from_array(out, "const"),
-        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
-    ]
-    graph = helper.make_graph(nodes, "const_yolo", [x], [y], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
+    model = const_output_model(out)
     spec = ModelSpec(
         task="detect",
         input=InputSpec(name="images", shape=(1, 3, 64, 64)),

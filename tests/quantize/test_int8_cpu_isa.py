@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import quantize_cli as cli
 from _quantize_models import (
     color_classifier,
     color_tensors,
@@ -20,9 +21,7 @@ from _quantize_models import (
     saturating_inputs,
     saturating_tensors,
 )
-from typer.testing import CliRunner
 
-from toolkit.cli.app import app
 from toolkit.platform.cpu import int8_features
 
 HOST_ISA = int8_features()["isa"]
@@ -32,11 +31,6 @@ AVX2_ONLY = pytest.mark.skipif(
     if HOST_ISA == "vnni"
     else "this CPU is ARM: ONNX Runtime's NEON kernels accumulate int8 in int32",
 )
-
-
-def cli(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["quantize", *[str(a) for a in args]])
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import quantize_cli as cli
 from _quantize_models import color_classifier, color_tensors, write_video
-from typer.testing import CliRunner
-
-from toolkit.cli.app import app
-
-
-def cli(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["quantize", *[str(a) for a in args]])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def digest(path: Path) -> str:

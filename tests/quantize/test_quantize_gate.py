@@ -6,15 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from _cli import quantize_cli as cli
 from _quantize_models import color_classifier, color_images, color_tensors
-from typer.testing import CliRunner
-
-from toolkit.cli.app import app
-
-
-def cli(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["quantize", *[str(a) for a in args]])
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="module")

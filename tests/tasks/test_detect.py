@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from _live_helpers import const_output_model
 
 from toolkit.backends import open_session
 from toolkit.errors import BadInputError
@@ -36,20 +36,7 @@ def _to_net(xyxy: np.ndarray) -> np.ndarray:
 
 def _const_model(out: np.ndarray, path: Path, meta: dict[str, str] | None = None) -> Path:
     """An ONNX model whose output is ``out`` (plus 0 * mean(images), so the input is used)."""
-    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
-    y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))
-    nodes = [
-        helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
-        helper.make_node("Mul", ["m", "zero"], ["z"]),
-        helper.make_node("Add", ["const", "z"], ["output0"]),
-    ]
-    inits = [
-        numpy_helper.from_array(out.astype(np.float32), "const"),
-        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
-    ]
-    graph = helper.make_graph(nodes, "fake_yolo", [x], [y], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
+    model = const_output_model(out)
     for k, v in (meta or {}).items():
         model.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(model)
