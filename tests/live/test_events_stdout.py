@@ -45,7 +45,7 @@ def test_run_events_stdout_with_json_is_bad_input(tiny_onnx: Path, tmp_path: Pat
 
 def test_events_sink_dash_does_not_close_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     sink = EventsSink(Path("-"))
-    sink.write({"frame": 0, "verdict": "OK"}, None)
+    sink.verdict({"frame": 0, "verdict": "OK"}, None)
     sink.close()
     sink.close()
     print("still open")

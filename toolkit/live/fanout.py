@@ -33,9 +33,26 @@ class SinkFanout:
         self._dead: set[int] = set()
 
     def write(self, event: dict[str, Any], annotated: np.ndarray | None, captured: float) -> None:
+        """A processed frame to every sink."""
         for i, sink in self._live():
             try:
                 sink.write(event, annotated, captured)
+            except (SinkError, OSError) as e:
+                self._fail(i, sink, e)
+
+    def verdict(self, event: dict[str, Any], image: np.ndarray | None) -> None:
+        """A verdict (a frame's or a part's) to every sink."""
+        for i, sink in self._live():
+            try:
+                sink.verdict(event, image)
+            except (SinkError, OSError) as e:
+                self._fail(i, sink, e)
+
+    def status(self, report: dict[str, Any]) -> None:
+        """The running figures to every sink."""
+        for i, sink in self._live():
+            try:
+                sink.status(report)
             except (SinkError, OSError) as e:
                 self._fail(i, sink, e)
 

@@ -322,6 +322,7 @@ class _Results:
                 latency_ms=1000 * (tj - frame.t_read), roi=self.judge.roi, source=self.source_name,
             )  # fmt: skip
         self.sinks.write(event, annotated, frame.t_captured)
+        self.sinks.verdict(event, annotated)
         done = time.perf_counter()
         self._record_times(frame, item, post_s + (tj - ts), tj, done)
         self.counts.add(verdict, frame.t_read, done)

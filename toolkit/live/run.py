@@ -14,6 +14,7 @@ source or a sink returns its summary all the same; :func:`run_outcome` says what
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,7 @@ def run_live(
     stop: StopFlag | None = None,
     session: Session | None = None,
     progress: Progress | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> dict[str, Any]:
     """Run ``model`` on ``source`` until it ends, a limit is hit or ``stop`` is set.
 
@@ -242,6 +244,7 @@ def run_live(
         model: an ONNX file or a PyTorch reference; source: the ``--source`` text.
         session: an already open session to use instead of opening ``model`` (tests wrap one).
         progress: called every few seconds with the running counts (see ``run_loop``).
+        sinks: more sinks (MQTT, OPC UA, the web view...), already open; closed by the loop.
         Others: the ``edgetk run`` options of the same names.
 
     Returns:
@@ -266,8 +269,10 @@ def run_live(
     )  # fmt: skip
     with opened as sess:
         stop = stop or StopFlag()
-        summary, sinks = _run_with(sess, source, rules, capture, options, outputs, stop, progress)
-    return _with_outputs(summary, model, sess.backend, sinks, outputs)
+        summary, opened_sinks = _run_with(
+            sess, source, rules, capture, options, outputs, stop, progress, sinks
+        )
+    return _with_outputs(summary, model, sess.backend, opened_sinks, outputs)
 
 
 @dataclass(frozen=True)
@@ -305,6 +310,7 @@ def _run_with(
     outputs: Outputs,
     stop: StopFlag,
     progress: Progress | None,
+    extra: Sequence[Sink] = (),
 ) -> tuple[dict[str, Any], list[Sink]]:
     """Check the classes and the ROI against the model, open source and sinks, run the loop."""
     judge, class_ids = make_judge(session, rules.reject, rules.classes, rules.conf, rules.roi)
@@ -314,9 +320,11 @@ def _run_with(
     )  # fmt: skip
     src = open_checked_source(source, judge, capture, stop)
     try:
-        sinks = open_sinks(outputs, src.fps or capture.fps, realtime=bool(src.live))
+        sinks = open_sinks(outputs, src.fps or capture.fps, realtime=bool(src.live)) + list(extra)
     except BaseException:
         src.close()
+        for s in extra:
+            s.close()
         raise
     summary = run_loop(
         session, task, src, judge=judge, sinks=sinks, options=options, stop=stop,

@@ -1,7 +1,16 @@
 """Where the live loop's results go: events (JSON lines), NG snapshots, video (a window:
 :mod:`toolkit.live.display`).
 
-Every sink (:class:`Sink`) takes ``write(event, annotated, captured)`` per processed frame and
+A sink (:class:`Sink`) hears of two streams, and takes what it needs:
+
+- ``write(event, annotated, captured)``: every processed frame (the video, the window, a live
+  view);
+- ``verdict(event, image)``: every verdict: per frame (the frame's own event and annotated
+  image) or, under ``--verdict per-part``, one per part (``"kind": "part"``, its best
+  snapshot). The events file and the snapshots listen here, and so does anything that reports
+  verdicts to the line.
+
+``status(report)`` comes about once a second with the station's running figures, and
 ``close()`` once; close is what makes the outputs whole (the video's index is written, files
 flushed), and the loop calls it on every way out, Ctrl-C included.
 
@@ -19,7 +28,7 @@ import os
 import sys
 import tempfile
 import time
-from abc import ABC, abstractmethod
+from abc import ABC
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,8 +40,9 @@ from toolkit.fileio import apply_umask, atomic_write_bytes, atomic_write_text, c
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
 
-class Sink(ABC):
-    """Where the loop's results go: :meth:`write` each processed frame, :meth:`close` once.
+class Sink(ABC):  # noqa: B024 - every hook is optional; a sink overrides the ones it uses
+    """Where the loop's results go: frames (:meth:`write`), verdicts (:meth:`verdict`), the
+    running figures (:meth:`status`); :meth:`close` once.
 
     Attributes:
         name: the sink's name in the summary (``events``, ``snapshots``, ``video``...).
@@ -44,12 +54,21 @@ class Sink(ABC):
     needs_image: bool = False
     quit: bool = False
 
-    @abstractmethod
-    def write(
+    def write(  # noqa: B027 - optional hook
         self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
     ) -> None:
         """One processed frame: its event, the annotated frame (None unless ``needs_image``)
         and its capture time (perf_counter)."""
+
+    def verdict(self, event: dict[str, Any], image: np.ndarray | None) -> None:  # noqa: B027
+        """One verdict: a frame's event (per-frame verdicts) or a part's (``"kind": "part"``),
+        with the annotated frame or the part's best snapshot (None unless ``needs_image``)."""
+
+    def status(self, report: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """The station's running figures, about once a second: the summary's fields so far
+        (``frames``, ``fps``, ``ok``, ``ng``, ``counts``, ``latency_ms``, ``frame_age_ms``)
+        and ``sources``: per source name, the same plus ``live``, ``lost`` (no signal now),
+        ``lost_for_s``, ``reconnects``, ``dropped``."""
 
     def tick(self, now: float, lost_since: float | None) -> None:  # noqa: B027 - optional hook
         """No frame came by ``now``; ``lost_since``: when the source lost its signal, if it did.
@@ -99,9 +118,7 @@ class EventsSink(Sink):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._raw = path.open("wb", buffering=0)
 
-    def write(
-        self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
-    ) -> None:
+    def verdict(self, event: dict[str, Any], image: np.ndarray | None) -> None:
         if self.only_ng and event["verdict"] != "NG":
             return
         line = json.dumps(event, separators=(", ", ": ")) + "\n"
@@ -139,6 +156,18 @@ class EventsSink(Sink):
     def close(self) -> None:
         if self._raw is not None and not self._raw.closed:
             self._raw.close()
+
+
+def snapshot_stem(event: dict[str, Any]) -> str:
+    """``<time>[_<source>]_f<frame>`` or ``..._p<part>``: unique per run, sorted by time."""
+    import re
+
+    stamp = event["ts"].replace(":", "").replace("-", "")
+    source = re.sub(r"[^A-Za-z0-9_.]+", "-", str(event.get("source", "")))[:40]
+    name = f"{stamp}_{source}" if event.get("station") and source else stamp
+    if event.get("kind") == "part":
+        return f"{name}_p{int(event['part']):06d}"
+    return f"{name}_f{int(event['frame']):06d}"
 
 
 def detach_stdout() -> None:
@@ -183,15 +212,14 @@ class SnapshotSink(Sink):
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.count = folder, 0
 
-    def write(
-        self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
-    ) -> None:
-        if event["verdict"] != "NG" or annotated is None:
+    def verdict(self, event: dict[str, Any], image: np.ndarray | None) -> None:
+        if event["verdict"] != "NG" or image is None:
             return
+        annotated = image
         import cv2
 
         # The capture time in the name keeps runs apart: nothing from an earlier run is replaced.
-        stem = f"{event['ts'].replace(':', '').replace('-', '')}_f{event['frame']:06d}"
+        stem = snapshot_stem(event)
         ok, buf = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if not ok:
             raise SinkError("snapshots", "could not encode an NG snapshot")
