@@ -9,6 +9,7 @@ import typer
 
 from toolkit.cli import options as opt
 from toolkit.cli.common import cli_command, console, print_json
+from toolkit.cli.station_options import station_options
 
 if TYPE_CHECKING:
     from toolkit.live.run import Outputs
@@ -19,8 +20,14 @@ SOURCE_HELP = (
     "stream, csi://0 (Jetson CSI), gst:PIPELINE, or synthetic (a conveyor belt)."
 )
 
-ModelArg = Annotated[str, typer.Argument(help="An .onnx file, or a PyTorch reference.")]
-SourceOpt = Annotated[str, typer.Option("--source", "-s", help=SOURCE_HELP)]
+ModelArg = Annotated[
+    str,
+    typer.Argument(help="An .onnx file, a PyTorch reference, or a station file (.yaml)."),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", "-s", help=SOURCE_HELP + " Repeat for a station of several."),
+]
 ConfOpt = Annotated[float, typer.Option("--conf", help="Confidence threshold.")]
 IouOpt = Annotated[float, typer.Option("--iou", help="NMS IoU threshold (detection).")]
 ClassesOpt = Annotated[
@@ -39,7 +46,10 @@ MaxFramesOpt = Annotated[
 ]
 DurationOpt = Annotated[float | None, typer.Option("--duration", help="Stop after S seconds.")]
 LoopOpt = Annotated[bool, typer.Option("--loop", help="Start a file source again at its end.")]
-BatchOpt = Annotated[int, typer.Option("--batch", help="Frames per inference call.")]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option("--batch", help="Frames per inference call (default: one per source)."),
+]
 FpsOpt = Annotated[
     float | None, typer.Option("--fps", help="Frame rate to ask of a camera or the belt.")
 ]
@@ -91,10 +101,10 @@ def output_options(
 
 
 @cli_command
-@opt.spec_options(capture=capture_options, outputs=output_options)
+@opt.spec_options(capture=capture_options, outputs=output_options, station=station_options)
 def command(
     model: ModelArg,
-    source: SourceOpt,
+    source: SourceOpt = None,
     backend: opt.BackendOpt = "auto",
     conf: ConfOpt = 0.25,
     iou: IouOpt = 0.45,
@@ -107,9 +117,10 @@ def command(
     max_frames: MaxFramesOpt = None,
     duration: DurationOpt = None,
     loop: LoopOpt = False,
-    batch: BatchOpt = 1,
+    batch: BatchOpt = None,
     capture: dict[str, Any] = opt.GROUP,
     outputs: Outputs = opt.GROUP,
+    station: dict[str, Any] = opt.GROUP,
     json_out: opt.JsonOpt = False,
     threads: opt.ThreadsOpt = None,
     weights: opt.WeightsOpt = None,
@@ -117,34 +128,67 @@ def command(
     spec: SpecOverrides = opt.GROUP,
     verbose: opt.VerboseOpt = False,
 ) -> None:
-    """Run a model live: verdicts, events, snapshots and video, with per-stage latency.
+    """Run a model live on one camera or a station of several: verdicts, events, snapshots
+    and video, with per-stage latency per source.
 
-    Stops at the end of a file, at --max-frames or --duration, or on Ctrl-C / SIGTERM (the
-    summary is printed, the video finalized and the events file complete either way).
-    Exit 0 on those (130 on Ctrl-C); exit 1 when a live source is lost for good
-    (--reconnect-timeout) or an output fails (disk full, a closed pipe), so that a restart
-    policy acts; exit 2 for settings that cannot work, before the model loads.
+    Several --source, or a station file (`edgetk run station.yaml`: named sources with their
+    own ROI, reject classes, confidence and FPS cap) share one model: their frames are batched
+    into one inference call. Stops at the end of the files, at --max-frames or --duration, or
+    on Ctrl-C / SIGTERM (the summary is printed, the video finalized and the events file
+    complete either way). Exit 0 on those (130 on Ctrl-C); exit 1 when a live source is lost
+    for good (--reconnect-timeout) or an output fails (disk full, a closed pipe), so that a
+    restart policy acts; exit 2 for settings that cannot work, before the model loads.
     """
-    from toolkit.live.loop import LoopOptions
-    from toolkit.live.open import check_source_settings
     from toolkit.live.run import check_outputs, run_live
     from toolkit.live.stop import StopFlag, stop_on_signals
 
     _check_settings(outputs, json_out, max_frames=max_frames, batch=batch, topk=topk,
                     duration=duration)  # fmt: skip
-    # Every setting and output is checked before a model loads; sinks open only after.
-    check_source_settings(source, **capture)
-    check_outputs(outputs)
+    args = dict(
+        backend=backend, overrides=spec, threads=threads, weights=weights,
+        model_source=model_source, conf=conf, iou=iou, max_det=max_det, classes=classes,
+        agnostic=agnostic, topk=topk, reject=reject, roi=roi, loop=loop, **capture, **station,
+        max_frames=max_frames, duration=duration, batch=batch, outputs=outputs,
+    )  # fmt: skip
+    # A station file's settings take the place of the options it sets.
+    args = run_args(model, source, args)
+    check_outputs(args["outputs"])
     stop = StopFlag()
     with stop_on_signals(stop):
-        summary = run_live(
-            model, source, backend=backend, overrides=spec, threads=threads, weights=weights,
-            model_source=model_source, conf=conf, iou=iou, max_det=max_det, classes=classes,
-            agnostic=agnostic, topk=topk, reject=reject, roi=roi, loop=loop, **capture,
-            options=LoopOptions(max_frames=max_frames, duration=duration, batch=batch),
-            outputs=outputs, stop=stop, progress=None if json_out else _status_line,
-        )  # fmt: skip
+        summary = run_live(**args, stop=stop, progress=None if json_out else _status_line)
     finish(summary, json_out)
+
+
+def run_args(model: str, source: list[str] | None, args: dict[str, Any]) -> dict[str, Any]:
+    """run_live's arguments: from the command line, or from a station file over them.
+
+    Every setting is checked here, before a model loads; sinks open only after.
+    """
+    from toolkit.errors import BadInputError
+    from toolkit.live.feeds import as_specs, check_specs
+    from toolkit.live.loop import LoopOptions
+    from toolkit.live.open import SourceSettings
+
+    if model.lower().endswith((".yaml", ".yml")):
+        from toolkit.live.station_run import station_args
+
+        if source:
+            raise BadInputError("a station file names its sources: give no --source with it")
+        args = station_args(Path(model), args)
+    elif not source:
+        raise BadInputError("no source: give --source (or run a station file)")
+    else:
+        args = {**args, "model": model, "source": source if len(source) > 1 else source[0]}
+    loop_keys = {k: args.pop(k) for k in list(args) if k.startswith("loop_")}
+    options = LoopOptions(
+        max_frames=args.pop("max_frames"), duration=args.pop("duration"),
+        batch=args.pop("batch"), **{k[len("loop_"):]: v for k, v in loop_keys.items()},
+    )  # fmt: skip
+    capture = SourceSettings(
+        args["loop"], args["fps"], args["width"], args["height"], args["reconnect_timeout"]
+    )
+    check_specs(as_specs(args["source"]), capture)
+    return {**args, "options": options}
 
 
 def _check_settings(outputs: Outputs, json_out: bool, *, duration: float | None,
@@ -210,6 +254,12 @@ def print_summary(summary: dict[str, Any]) -> None:
     age = s["frame_age_ms"]
     table.add_row("frame age", "", f"{age['p50']:.2f}", "", f"{age['p99']:.2f}", "")
     console.print(table)
+    if len(s.get("sources", {})) > 1:
+        console.print(_sources_table(s["sources"]))
+    if s.get("parts"):
+        console.print(f"parts: OK {s['parts']['ok']}, NG {s['parts']['ng']}")
+    if s.get("counts"):
+        console.print("NG by class: " + ", ".join(f"{k} {v}" for k, v in s["counts"].items()))
     if s["decode_errors"]:
         console.print(f"{s['decode_errors']} frame(s) failed to decode and were skipped")
     for gap in s["gaps"]:
@@ -229,3 +279,18 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
     for what, path in s.get("outputs", {}).items():
         console.print(f"{what}: {path}")
+
+
+def _sources_table(sources: dict[str, Any]) -> Any:
+    """One row per source of a station."""
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    for col in ("source", "frames", "FPS", "OK", "NG", "dropped", "age p99 ms", "reconnects"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for name, v in sources.items():
+        table.add_row(
+            name, str(v["frames"]), f"{v['fps']:.1f}", str(v["ok"]), str(v["ng"]),
+            str(v["dropped"]), f"{v['frame_age_ms']['p99']:.1f}", str(v["reconnects"]),
+        )  # fmt: skip
+    return table

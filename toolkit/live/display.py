@@ -16,8 +16,8 @@ class DisplaySink(Sink):
     needs_image = True
     name = "display"
 
-    def __init__(self, title: str = "edgetk run") -> None:
-        self.title, self.quit = title, False
+    def __init__(self, title: str = "edgetk run", *, station: bool = False) -> None:
+        self.title, self.quit, self.station = title, False, station  # station: a window a source
 
     def write(
         self, event: dict[str, Any], annotated: np.ndarray | None, captured: float | None = None
@@ -26,7 +26,8 @@ class DisplaySink(Sink):
             return
         import cv2
 
-        cv2.imshow(self.title, annotated)
+        source = event.get("source")
+        cv2.imshow(f"{self.title}: {source}" if self.station and source else self.title, annotated)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.quit = True
 

@@ -3,12 +3,15 @@
 Three threads overlap the work, joined by small bounded queues, so throughput approaches the
 slowest stage rather than the sum of all:
 
-1. capture (:class:`~toolkit.live.reader.FrameReader`): reads ahead; a live source keeps only
-   its newest frame (drops counted), a file blocks (nothing dropped);
+1. capture (:class:`~toolkit.live.reader.FrameReader`, one per source): reads ahead; a live
+   source keeps only its newest frame (drops counted), a file blocks (nothing dropped);
 2. preprocess + infer (:class:`~toolkit.live.worker.InferWorker`): batches up to ``batch``
-   frames; ONNX Runtime releases the GIL while it computes;
-3. postprocess + verdict + sinks (the calling thread, so a display window lives on the main
-   thread and signals are seen).
+   frames from every source into one call; ONNX Runtime releases the GIL while it computes;
+3. postprocess + verdict + sinks (:mod:`toolkit.live.results`, on the calling thread, so a
+   display window lives on the main thread and signals are seen).
+
+A station (:func:`run_station`) is several sources on one model; :func:`run_loop` is the
+one-source case.
 
 Every frame's stage times, end-to-end latency (read start to sinks done) and frame age
 (capture to result) go into bounded reservoirs (:mod:`toolkit.live.stats`); :func:`run_loop`
@@ -23,37 +26,28 @@ the error are in ``failed_sink``). Every sink is closed on every way out.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import numpy as np
+from dataclasses import dataclass
+from typing import Any
 
 from toolkit.backends.base import Session
 from toolkit.errors import BadInputError
 from toolkit.live.fanout import SinkFanout
-from toolkit.live.reader import Frame, FrameReader
+from toolkit.live.reader import FrameReader
+from toolkit.live.results import FeedState, Overlay, Parts, Results
 from toolkit.live.sinks import Sink
-from toolkit.live.sources import Source, utc_iso
-from toolkit.live.stats import LoopStats
-from toolkit.live.stop import (
-    StopFlag,
-)
+from toolkit.live.sources import Source
+from toolkit.live.stop import StopFlag
+from toolkit.live.summary import station_summary, status_report
 from toolkit.live.verdict import Judge, Result
-from toolkit.live.worker import POLL_S, Batch, InferWorker, warm_up
+from toolkit.live.worker import POLL_S, Feed, InferSettings, InferWorker, warm_up
 from toolkit.tasks.base import Task
 
 Progress = Callable[[dict[str, Any]], None]
-
-
-class Overlay(Protocol):
-    """Draws a frame's annotated copy: :func:`toolkit.live.overlay.draw_overlay`'s signature."""
-
-    def __call__(
-        self, frame: np.ndarray, result: Result, verdict: str, *, fps: float, latency_ms: float,
-        roi: tuple[int, int, int, int] | None = None, source: str = "",
-    ) -> np.ndarray: ...  # fmt: skip
+# How often sinks get the station's running figures (Sink.status).
+STATUS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,18 +55,37 @@ class LoopOptions:
     """How long and how the loop runs.
 
     Attributes:
-        max_frames: stop after this many frames have been captured (None: no limit).
+        max_frames: stop after this many frames have been processed, all sources together
+            (None: no limit).
         duration: stop after this many seconds (None: no limit).
-        batch: frames per inference call (a static-batch model uses its own size).
+        batch: frames per inference call (a static-batch model uses its own size; None: one
+            per source, times the tiles of a frame).
+        batch_wait_ms: how long a batch waits for more live frames after its first.
         queue_size: frames a file source reads ahead.
         warmup: inference calls on a blank frame before capture starts (first-call costs).
+        square: letterbox to the square input even for a model with dynamic H and W.
+        tiles: cut each frame into tiles (a :class:`toolkit.tasks.tiles.TileGrid`).
     """
 
     max_frames: int | None = None
     duration: float | None = None
-    batch: int = 1
+    batch: int | None = None
+    batch_wait_ms: float = 5.0
     queue_size: int = 2
     warmup: int = 2
+    square: bool = False
+    tiles: Any = None
+
+
+@dataclass(frozen=True)
+class StationFeed:
+    """One source of a station: the opened source, its name, rule, FPS cap, parts."""
+
+    name: str
+    source: Source
+    judge: Judge
+    max_fps: float | None = None
+    parts: Parts | None = None
 
 
 def run_loop(
@@ -88,72 +101,126 @@ def run_loop(
     progress: Progress | None = None,
     progress_every: float = 5.0,
 ) -> dict[str, Any]:
-    """Run the live loop until the source ends, a limit is reached or ``stop`` is set.
+    """Run the live loop on one source until it ends, a limit is reached or ``stop`` is set.
+
+    See :func:`run_station` (this is a station of one source, named after it).
+    """
+    return run_station(
+        session, task, [StationFeed(source.name, source, judge)], sinks=sinks, options=options,
+        stop=stop, overlay=overlay, progress=progress, progress_every=progress_every,
+    )  # fmt: skip
+
+
+def run_station(
+    session: Session,
+    task: Task[Result],
+    feeds: Sequence[StationFeed],
+    *,
+    sinks: Sequence[Sink] = (),
+    options: LoopOptions | None = None,
+    stop: StopFlag | None = None,
+    overlay: Overlay | None = None,
+    progress: Progress | None = None,
+    progress_every: float = 5.0,
+) -> dict[str, Any]:
+    """Run the live loop on every source of ``feeds`` until they end, a limit or ``stop``.
 
     Args:
         session: an open session; task: its task (:func:`toolkit.tasks.base.make_task`).
-        source: an opened source (closed on return); it shares ``stop``.
-        judge: the verdict rule (reject classes, confidence, ROI).
+        feeds: the opened sources (closed on return), each with its verdict rule; they share
+            ``stop``.
         sinks: where events and annotated frames go (closed on return, whatever happens).
-        options: limits and batching.
+        options: limits, batching, rect and tiles.
         stop: set from another thread or a signal handler to stop cleanly.
         overlay: draws the annotated frame (default :func:`toolkit.live.overlay.draw_overlay`).
         progress: called every ``progress_every`` seconds with ``{"frames", "fps", "ok",
             "ng", "dropped"}`` (a status line for a run that lasts all day).
 
     Returns:
-        The SPEC summary: frames, dropped, fps, ok, ng, latency_ms (per stage), frame_age_ms,
-        plus source, decode_errors, reconnects, gaps, seconds, stopped_by, signal (the first
-        signal received, or None) and failed_sink (``{"sink", "error"}`` or None). A failed
+        The SPEC summary (:func:`toolkit.live.summary.station_summary`): frames, dropped,
+        fps, ok, ng, latency_ms (per stage), frame_age_ms, per source in ``sources``, plus
+        decode_errors, reconnects, gaps, seconds, stopped_by, signal and failed_sink. A failed
         sink or a lost source is reported here, not raised: the summary is the record.
     """
     from toolkit.live.overlay import draw_overlay
 
     opts = options or LoopOptions()
-    batch = _batch_size(session, opts)
+    batch = batch_size(session, opts, len(feeds))
     stop = stop or StopFlag()
-    stage = _Results(task, judge, SinkFanout(sinks, stop), source.name, overlay or draw_overlay)
-    reader = _reader(source, stop, opts)
+    ready = threading.Event()
+    states = [_state(f, stop, opts, ready) for f in feeds]
+    merge = _merger(task, opts)
+    stage = Results(task, states, SinkFanout(sinks, stop), overlay or draw_overlay, merge)
+    settings = InferSettings(square=opts.square, tiles=opts.tiles)
     worker: InferWorker | None = None
     t_start = time.perf_counter()
     try:
-        warm_up(session, task, judge, opts.warmup)
+        warm_up(session, task, opts.warmup, settings)
         t_start = time.perf_counter()
-        reader.start()
-        worker = InferWorker(reader, session, task, judge, batch, stop)
+        for st in states:
+            st.reader.start()
+        worker = InferWorker(
+            [Feed(st.reader, st.judge) for st in states], session, task, batch, stop,
+            batch_wait=opts.batch_wait_ms / 1000, settings=settings, ready=ready,
+        )  # fmt: skip
         worker.start()
-        ticker = _Ticker(progress, progress_every, t_start + progress_every, stage, reader)
-        _consume(worker, stage, source, stop, opts, t_start, ticker)
+        ticker = _Ticker(progress, progress_every, t_start, stage)
+        _consume(worker, stage, stop, opts, t_start, ticker)
         if worker.error is not None:
             raise worker.error
+        stage.flush_parts()
     finally:
-        _tear_down(stop, worker, reader, source, stage.sinks)
+        _tear_down(stop, worker, states, stage.sinks)
     seconds = time.perf_counter() - t_start
-    stopped_by = _stopped_by(stop, source, stage.counts, opts)
-    return _summary(stage, reader, source, batch, seconds, stopped_by, stop.signal)
+    stopped_by = _stopped_by(stop, states, stage, opts)
+    calls = worker.calls if worker is not None else 0
+    return station_summary(stage, batch, calls, seconds, stopped_by, stop.signal)
 
 
-def _batch_size(session: Session, opts: LoopOptions) -> int:
-    """Frames per inference call: a static-batch model's own size, else ``opts.batch``."""
-    if opts.batch < 1:
+def batch_size(session: Session, opts: LoopOptions, sources: int = 1) -> int:
+    """Frames per inference call: a static-batch model's own size, else ``opts.batch``, else
+    one frame per source (a tiled frame's tiles go in the same call)."""
+    if opts.batch is not None and opts.batch < 1:
         raise BadInputError(f"--batch must be at least 1, got {opts.batch}")
     fixed = session.static_batch
-    return fixed if fixed is not None else opts.batch
+    if fixed is not None and opts.tiles is None:
+        return fixed
+    return opts.batch if opts.batch is not None else max(1, sources)
 
 
-def _reader(source: Source, stop: StopFlag, opts: LoopOptions) -> FrameReader:
-    """The capture thread for ``source`` (not started yet)."""
+def _merger(task: Task[Result], opts: LoopOptions) -> Any:
+    """The function that merges a tiled frame's results (None without tiles)."""
+    if opts.tiles is None:
+        return None
+    from toolkit.tasks.tiles import merge_tiles
+
+    iou = getattr(task, "iou", 0.45)
+    agnostic = getattr(task, "agnostic", False)
+    max_det = getattr(task, "max_det", 300)
+    return lambda results, tiles: merge_tiles(
+        results, tiles, iou=iou, agnostic=agnostic, max_det=max_det
+    )
+
+
+def _state(
+    feed: StationFeed, stop: StopFlag, opts: LoopOptions, ready: threading.Event
+) -> FeedState:
+    """A source's capture thread (not started yet) and its figures."""
+    source = feed.source
     source.stop = stop  # a reconnect backoff ends as soon as the loop stops
     # A file stops reading at the limit; a live source runs on (it drops what the loop skips)
     # until the loop has processed max_frames frames.
     read_limit = None if source.live else opts.max_frames
-    return FrameReader(source, stop, queue_size=opts.queue_size, max_frames=read_limit)
+    reader = FrameReader(
+        source, stop, queue_size=opts.queue_size, max_frames=read_limit, max_fps=feed.max_fps,
+        ready=ready,
+    )  # fmt: skip
+    return FeedState(feed.name, source, reader, feed.judge, feed.parts)
 
 
 def _consume(
     worker: InferWorker,
-    stage: _Results,
-    source: Source,
+    stage: Results,
     stop: StopFlag,
     opts: LoopOptions,
     t_start: float,
@@ -168,7 +235,8 @@ def _consume(
         try:
             item = worker.out.get(timeout=POLL_S)
         except queue.Empty:
-            stage.sinks.tick(time.perf_counter(), source.lost_since)
+            _tick_idle(stage)
+            ticker()
             continue
         if item is None:
             return
@@ -178,20 +246,32 @@ def _consume(
         ticker()
 
 
+def _tick_idle(stage: Results) -> None:
+    """No batch came: sinks that follow the clock mark time (a lost source's outage)."""
+    now = time.perf_counter()
+    lost = [f.source.lost_since for f in stage.feeds if f.source.lost_since is not None]
+    stage.sinks.tick(now, min(lost) if lost else None)
+
+
 @dataclass
 class _Ticker:
-    """Calls ``progress`` with the running counts every ``every`` seconds (from ``next_t``)."""
+    """Calls ``progress`` every ``every`` seconds, and the sinks' status every second."""
 
     progress: Progress | None
     every: float
-    next_t: float
-    stage: _Results
-    reader: FrameReader
+    t_start: float
+    stage: Results
+    next_progress: float = 0.0
+    next_status: float = 0.0
 
     def __call__(self) -> None:
-        if self.progress is None or time.perf_counter() < self.next_t:
+        now = time.perf_counter()
+        if now >= self.next_status:
+            self.next_status = now + STATUS_EVERY_S
+            self.stage.sinks.status(status_report(self.stage, now - self.t_start))
+        if self.progress is None or now < max(self.next_progress, self.t_start + self.every):
             return
-        self.next_t = time.perf_counter() + self.every
+        self.next_progress = now + self.every
         counts = self.stage.counts
         self.progress(
             {
@@ -199,144 +279,31 @@ class _Ticker:
                 "fps": round(self.stage.stats.rolling_fps, 1),
                 "ok": counts.ok,
                 "ng": counts.ng,
-                "dropped": self.reader.dropped,
+                "dropped": sum(f.reader.dropped for f in self.stage.feeds),
             }
         )
 
 
 def _tear_down(
-    stop: StopFlag,
-    worker: InferWorker | None,
-    reader: FrameReader,
-    source: Source,
-    outs: SinkFanout,
+    stop: StopFlag, worker: InferWorker | None, states: list[FeedState], outs: SinkFanout
 ) -> None:
-    """Stop the threads, release the source and close every sink (on every way out)."""
+    """Stop the threads, release the sources and close every sink (on every way out)."""
     stop.set()
     if worker is not None:
         worker.finish()
-    reader.close()
-    if source.lost:  # the video shows the outage up to the give-up
-        outs.tick(time.perf_counter(), source.lost_since)
+    for st in states:
+        st.reader.close()
+    if any(st.source.lost for st in states):  # the video shows the outage up to the give-up
+        since = [st.source.lost_since for st in states if st.source.lost_since is not None]
+        outs.tick(time.perf_counter(), min(since) if since else None)
     outs.close()
 
 
-def _summary(
-    stage: _Results,
-    reader: FrameReader,
-    source: Source,
-    batch: int,
-    seconds: float,
-    stopped_by: str,
-    signal: str | None,
-) -> dict[str, Any]:
-    """The summary :func:`run_loop` returns (see there)."""
-    counts = stage.counts
-    elapsed = (counts.last_t - counts.first_t) if counts.first_t is not None else 0.0
-    return {
-        "frames": counts.frames,
-        "dropped": reader.dropped,
-        "fps": round(counts.frames / elapsed, 2) if elapsed > 0 else 0.0,
-        "ok": counts.ok,
-        "ng": counts.ng,
-        "latency_ms": stage.stats.latency_ms(),
-        "frame_age_ms": stage.stats.frame_age_ms(),
-        "source": source.name,
-        "live": bool(source.live),
-        "batch": batch,
-        "decode_errors": source.decode_errors,
-        "reconnects": sum(1 for g in source.gaps if g.recovered),
-        "gaps": [g.to_dict() for g in source.gaps],
-        "seconds": round(seconds, 3),
-        "stopped_by": stopped_by,
-        "signal": signal,
-        "failed_sink": stage.sinks.failed,
-    }
-
-
-def _stopped_by(stop: StopFlag, source: Source, counts: _Counts, opts: LoopOptions) -> str:
+def _stopped_by(stop: StopFlag, states: list[FeedState], stage: Results, opts: LoopOptions) -> str:
     if stop.reason is not None:
         return stop.reason
-    if source.lost:
+    if any(st.source.lost for st in states):
         return "source_lost"
-    if opts.max_frames is not None and counts.frames >= opts.max_frames:
+    if opts.max_frames is not None and stage.counts.frames >= opts.max_frames:
         return "max_frames"
     return "end"
-
-
-@dataclass
-class _Counts:
-    frames: int = 0
-    ok: int = 0
-    ng: int = 0
-    first_t: float | None = None
-    last_t: float = 0.0
-
-    def add(self, verdict: str, t_read: float, done: float) -> None:
-        """One frame processed: read from ``t_read``, done at ``done`` (perf_counter)."""
-        self.frames += 1
-        self.ok += verdict == "OK"
-        self.ng += verdict == "NG"
-        if self.first_t is None:
-            self.first_t = t_read
-        self.last_t = done
-
-
-@dataclass
-class _Results:
-    """Stage 3: postprocess, verdicts, events, the annotated frame, sinks, statistics."""
-
-    task: Task[Result]
-    judge: Judge
-    sinks: SinkFanout
-    source_name: str
-    draw: Overlay
-    stats: LoopStats = field(default_factory=LoopStats)
-    counts: _Counts = field(default_factory=_Counts)
-
-    def finish(self, item: Batch, max_frames: int | None) -> None:
-        """Postprocess one batch and hand each frame's result on."""
-        t0 = time.perf_counter()
-        results = self.task.postprocess(item.outputs, item.metas)[: len(item.frames)]
-        post_s = time.perf_counter() - t0
-        for frame, raw in zip(item.frames, results, strict=True):
-            if max_frames is not None and self.counts.frames >= max_frames:
-                return  # frames read ahead of a --max-frames stop are not processed
-            self._frame(frame, raw, item, post_s)
-
-    def _frame(self, frame: Frame, raw: Result, item: Batch, post_s: float) -> None:
-        ts = time.perf_counter()
-        result, verdict = self.judge(raw)
-        event = {
-            "ts": utc_iso(frame.wall),
-            "frame": frame.index,
-            "source": self.source_name,
-            "verdict": verdict,
-            **result.to_dict(),
-        }
-        tj = time.perf_counter()
-        annotated = None
-        if self.sinks.needs_image:
-            annotated = self.draw(
-                frame.image, result, verdict, fps=self.stats.rolling_fps,
-                latency_ms=1000 * (tj - frame.t_read), roi=self.judge.roi, source=self.source_name,
-            )  # fmt: skip
-        self.sinks.write(event, annotated, frame.t_captured)
-        self.sinks.verdict(event, annotated)
-        done = time.perf_counter()
-        self._record_times(frame, item, post_s + (tj - ts), tj, done)
-        self.counts.add(verdict, frame.t_read, done)
-
-    def _record_times(
-        self, frame: Frame, item: Batch, post_s: float, judged: float, done: float
-    ) -> None:
-        """One frame's stage times and its age at the verdict (``judged``)."""
-        st = self.stats.stages
-        st["capture"].add(frame.t_captured - frame.t_read)
-        st["preprocess"].add(item.preprocess_s)
-        st["infer"].add(item.infer_s)
-        st["postprocess"].add(post_s)
-        st["sinks"].add(done - judged)
-        st["end_to_end"].add(done - frame.t_read)
-        self.stats.age.add(judged - frame.t_captured)
-        self.stats.tick(done)

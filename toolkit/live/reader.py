@@ -40,6 +40,10 @@ class FrameReader:
         stop: set by the loop to end reading (a reconnecting source also watches it).
         queue_size: frames read ahead for a file source.
         max_frames: stop after this many frames have been read.
+        max_fps: a cap on the rate: a live source's frames that come sooner than ``1/max_fps``
+            after the last one kept are dropped (counted); a file is read no faster.
+        ready: set whenever a frame is ready or the source ended (one loop waits on several
+            readers).
     """
 
     def __init__(
@@ -49,14 +53,20 @@ class FrameReader:
         *,
         queue_size: int = 4,
         max_frames: int | None = None,
+        max_fps: float | None = None,
+        ready: threading.Event | None = None,
     ) -> None:
         self.source, self.stop = source, stop
         self.live = bool(source.live)
         self.max_frames = max_frames
+        self.min_interval = 1.0 / max_fps if max_fps else 0.0
         self.dropped = 0
+        self.ready = ready or threading.Event()
         self._queue: queue.Queue[Frame | None] = queue.Queue(maxsize=max(1, queue_size))
         self._slot: Frame | None = None
         self._ended = False
+        self._drained = False  # a file's end marker was taken
+        self._closed = threading.Event()  # this reader only (the loop's stop ends them all)
         self._error: BaseException | None = None
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="edgetk-capture", daemon=True)
@@ -65,12 +75,18 @@ class FrameReader:
         self._thread.start()
         return self
 
+    def _stopped(self) -> bool:
+        return self.stop.is_set() or self._closed.is_set()
+
     def _run(self) -> None:
         index = 0
+        kept_t = -float("inf")  # capture time of the last frame kept (the FPS cap)
         try:
-            while not self.stop.is_set():
+            while not self._stopped():
                 if self.max_frames is not None and index >= self.max_frames:
                     break
+                if not self.live and self.min_interval:
+                    time.sleep(max(0.0, kept_t + self.min_interval - time.perf_counter()))
                 t0 = time.perf_counter()
                 image = self.source.read()
                 t1 = time.perf_counter()
@@ -79,6 +95,10 @@ class FrameReader:
                 # A live source's index counts every frame it delivered, so drops show as gaps.
                 frame = Frame(image, index, t0, t1, time.time())
                 index += 1
+                if self.live and t1 - kept_t < self.min_interval:
+                    self.dropped += 1  # above the source's FPS cap
+                    continue
+                kept_t = t1
                 self._put(frame)
         except BaseException as e:  # handed to the consumer by get(), re-raised there
             self._error = e
@@ -92,10 +112,12 @@ class FrameReader:
                     self.dropped += 1
                 self._slot = frame
                 self._cond.notify_all()
+            self.ready.set()
             return
-        while not self.stop.is_set():
+        while not self._stopped():
             try:
                 self._queue.put(frame, timeout=_POLL_S)
+                self.ready.set()
                 return
             except queue.Full:
                 continue
@@ -104,14 +126,23 @@ class FrameReader:
         with self._cond:
             self._ended = True
             self._cond.notify_all()
+        self.ready.set()
         if not self.live:
             while True:
                 try:
                     self._queue.put(None, timeout=_POLL_S)
+                    self.ready.set()
                     return
                 except queue.Full:
-                    if self.stop.is_set():
+                    if self._stopped():
                         return
+
+    @property
+    def done(self) -> bool:
+        """The source ended and every frame it read was taken."""
+        if self.live:
+            return self._ended and self._slot is None
+        return self._drained or (self._ended and self._stopped())
 
     def get(self, timeout: float | None = None) -> Frame | None:
         """The next frame; ``None`` at the end of the source or when stopped.
@@ -146,21 +177,32 @@ class FrameReader:
                 else:
                     continue
             if frame is None:
+                self._drained = True
                 self._raise_error()
             return frame
 
     def poll(self) -> Frame | None:
-        """A frame if one is ready now, else ``None`` (never waits)."""
+        """A frame if one is ready now, else ``None`` (never waits; see :attr:`done`).
+
+        Raises:
+            Exception: whatever the source raised on the reader thread, once it has ended.
+        """
         if self.live:
             with self._cond:
                 frame, self._slot = self._slot, None
+                ended = self._ended
+            if frame is None and ended:
+                self._raise_error()
             return frame
+        if self._drained:
+            return None
         try:
             frame = self._queue.get_nowait()
         except queue.Empty:
             return None
-        if frame is None:  # the end marker: put it back for the next get()
-            self._queue.put(None)
+        if frame is None:  # the end marker
+            self._drained = True
+            self._raise_error()
         return frame
 
     def _raise_error(self) -> None:
@@ -169,7 +211,7 @@ class FrameReader:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop reading and release the source."""
-        self.stop.set()
+        self._closed.set()
         # Unblock a reader waiting on a full queue.
         while not self._queue.empty():
             try:

@@ -21,12 +21,12 @@ from typing import Any
 
 from toolkit.backends.base import Session
 from toolkit.errors import BadInputError
-from toolkit.live.loop import LoopOptions, Progress, run_loop
+from toolkit.live.feeds import FeedRules, SourceSpec
+from toolkit.live.loop import LoopOptions, Progress, run_station
 from toolkit.live.open import SourceSettings
 from toolkit.live.sinks import Sink
-from toolkit.live.sources import Source
 from toolkit.live.stop import StopFlag
-from toolkit.live.verdict import Judge, Result
+from toolkit.live.verdict import Result
 from toolkit.model.spec import ModelSpec, SpecOverrides
 from toolkit.tasks.base import Task
 
@@ -96,13 +96,21 @@ def check_outputs(outputs: Outputs) -> bool:
     return outputs.show
 
 
-def open_sinks(outputs: Outputs, fps: float | None, *, realtime: bool = False) -> list[Sink]:
+def open_sinks(
+    outputs: Outputs,
+    fps: float | dict[str, float | None] | None,
+    *,
+    realtime: bool = False,
+) -> list[Sink]:
     """The sinks ``outputs`` asks for, opened only after :func:`check_outputs` passed.
 
-    ``realtime``: the video follows the capture clock (a live source; see ``VideoSink``).
+    ``fps``: the video's rate, or per source name for a station (one video per source,
+    :mod:`toolkit.live.videos`). ``realtime``: the video follows the capture clock (a live
+    source; see ``VideoSink``).
     """
     from toolkit.live.display import DisplaySink
     from toolkit.live.sinks import EventsSink, SnapshotSink, VideoSink
+    from toolkit.live.videos import SourceVideos
 
     show = check_outputs(outputs)
     sinks: list[Sink] = []
@@ -115,65 +123,20 @@ def open_sinks(outputs: Outputs, fps: float | None, *, realtime: bool = False) -
             )
         if outputs.snapshots is not None:
             sinks.append(SnapshotSink(outputs.snapshots))
-        if outputs.save is not None:
+        if outputs.save is not None and isinstance(fps, dict):
+            rates = {name: rate or DEFAULT_FPS for name, rate in fps.items()}
+            sinks.append(SourceVideos(outputs.save, rates, force=outputs.force, realtime=realtime))
+        elif outputs.save is not None:
             sinks.append(
                 VideoSink(outputs.save, fps or DEFAULT_FPS, force=outputs.force, realtime=realtime)
             )
         if show:
-            sinks.append(DisplaySink())
+            sinks.append(DisplaySink(station=isinstance(fps, dict)))
     except BaseException:
         for s in sinks:
             s.close()
         raise
     return sinks
-
-
-def make_judge(
-    session: Session,
-    reject: str | None,
-    classes: str | None,
-    conf: float,
-    roi: tuple[int, int, int, int] | None,
-) -> tuple[Judge, frozenset[int] | None]:
-    """The verdict rule and the kept class ids, checked against the model.
-
-    Raises:
-        BadInputError: a class the model lacks (the message lists the model's classes), or
-            settings under which no frame could ever be NG.
-    """
-    from toolkit.live.verdict import check_ng_possible
-    from toolkit.tasks.classes import ModelClasses, parse_classes
-
-    spec = session.spec
-    model = ModelClasses.of(spec, session.outputs)
-    reject_ids = parse_classes(reject, model, "--reject")
-    kept = parse_classes(classes, model, "--classes")
-    check_ng_possible(reject_ids, kept, model)
-    labels = tuple(spec.labels or ())
-    judge = Judge(reject_ids, labels, conf, roi, crop_input=spec.task == "classify")
-    return judge, kept
-
-
-def open_checked_source(
-    source: str, judge: Judge, settings: SourceSettings, stop: StopFlag
-) -> Source:
-    """The opened source, its first frame read (not consumed) to check the ROI against it."""
-    from toolkit.live.open import open_source
-    from toolkit.live.verdict import check_roi
-
-    src = open_source(
-        source, loop=settings.loop, stop=stop, width=settings.width, height=settings.height,
-        fps=settings.fps, reconnect_timeout=settings.reconnect_timeout,
-    )  # fmt: skip
-    try:
-        if judge.roi is not None:
-            first = src.peek()
-            if first is not None:
-                check_roi(judge.roi, first.shape[:2])
-    except BaseException:
-        src.close()
-        raise
-    return src
 
 
 def run_outcome(summary: dict[str, Any]) -> tuple[int, str | None]:
@@ -185,10 +148,15 @@ def run_outcome(summary: dict[str, Any]) -> tuple[int, str | None]:
     failed = summary.get("failed_sink")
     if failed:
         return 1, f"{failed['sink']} sink failed: {failed['error']}"
-    if summary.get("stopped_by") == "source_lost":
-        gap = summary["gaps"][-1] if summary.get("gaps") else {}
+    sources = summary.get("sources") or {}
+    lost = [n for n, v in sources.items() if v.get("gave_up")]
+    if summary.get("stopped_by") == "source_lost" or lost:
+        # A station runs on without a camera it lost for good, and fails at its end.
+        name = lost[0] if lost else summary["source"]
+        gaps = sources[name]["gaps"] if name in sources else summary.get("gaps")
+        gap = gaps[-1] if gaps else {}
         since = f" for {gap['seconds']:.1f} s" if gap else ""
-        return 1, f"source lost: no frame from {summary['source']}{since}, gave up reconnecting"
+        return 1, f"source lost: no frame from {name}{since}, gave up reconnecting"
     if summary.get("signal") == "SIGINT":
         return 130, "interrupted"
     return 0, None
@@ -196,7 +164,11 @@ def run_outcome(summary: dict[str, Any]) -> tuple[int, str | None]:
 
 def _video_summary(sinks: list[Sink]) -> dict[str, Any] | None:
     from toolkit.live.sinks import VideoSink
+    from toolkit.live.videos import SourceVideos
 
+    videos = next((s for s in sinks if isinstance(s, SourceVideos)), None)
+    if videos is not None:
+        return {"per_source": videos.summary()}
     video = next((s for s in sinks if isinstance(s, VideoSink)), None)
     if video is None:
         return None
@@ -211,7 +183,7 @@ def _video_summary(sinks: list[Sink]) -> dict[str, Any] | None:
 
 def run_live(
     model: str | Path,
-    source: str,
+    source: str | Sequence[str | SourceSpec],
     *,
     backend: str = "auto",
     overrides: SpecOverrides | None = None,
@@ -231,6 +203,9 @@ def run_live(
     width: int | None = None,
     height: int | None = None,
     reconnect_timeout: float | None = None,
+    verdict: str = "frame",
+    min_frames: int = 1,
+    part_frames: int | None = None,
     options: LoopOptions | None = None,
     outputs: Outputs | None = None,
     stop: StopFlag | None = None,
@@ -238,29 +213,39 @@ def run_live(
     progress: Progress | None = None,
     sinks: Sequence[Sink] = (),
 ) -> dict[str, Any]:
-    """Run ``model`` on ``source`` until it ends, a limit is hit or ``stop`` is set.
+    """Run ``model`` on ``source`` (one or several) until they end, a limit or ``stop``.
 
     Args:
-        model: an ONNX file or a PyTorch reference; source: the ``--source`` text.
+        model: an ONNX file or a PyTorch reference.
+        source: the ``--source`` text, or several (texts or :class:`SourceSpec` with their
+            own name, ROI, reject classes, confidence and FPS cap): one station.
+        verdict: ``frame`` (one verdict per frame) or ``per-part`` (one per tracked part,
+            ``min_frames``: frames a defect must be seen in; ``part_frames``: a part still in
+            view after that many frames gets its verdict then).
         session: an already open session to use instead of opening ``model`` (tests wrap one).
-        progress: called every few seconds with the running counts (see ``run_loop``).
+        progress: called every few seconds with the running counts (see ``run_station``).
         sinks: more sinks (MQTT, OPC UA, the web view...), already open; closed by the loop.
         Others: the ``edgetk run`` options of the same names.
 
     Returns:
-        The loop's summary (:func:`toolkit.live.loop.run_loop`) plus ``model``, ``backend``,
-        ``outputs`` (the files written) and ``video`` (frames in the saved video, NO SIGNAL
-        frames among them, its rate). A lost source or a failed sink is in the summary
-        (``stopped_by``, ``failed_sink``), not raised: see :func:`run_outcome`.
+        The loop's summary (:func:`toolkit.live.loop.run_station`) plus ``model``,
+        ``backend``, ``outputs`` (the files written) and ``video`` (frames in the saved video,
+        NO SIGNAL frames among them, its rate). A lost source or a failed sink is in the
+        summary (``stopped_by``, ``failed_sink``), not raised: see :func:`run_outcome`.
 
     Raises:
         BadInputError: bad settings, found before the run (outputs before the model loads).
     """
     from toolkit.backends import open_session
+    from toolkit.live.feeds import FeedRules, as_specs, check_specs, check_verdict
 
-    rules = _Rules.checked(conf, iou, max_det, classes, agnostic, topk, reject, roi)
+    rules = _Rules.checked(conf, iou, max_det, classes, agnostic, topk)
+    check_verdict(verdict, min_frames, part_frames)
+    feed_rules = FeedRules(reject, classes, conf, roi, verdict, min_frames, part_frames)
     capture = SourceSettings(loop, fps, width, height, reconnect_timeout)
-    capture.check(source)
+    specs = as_specs(source)
+    check_specs(specs, capture)
+    feed_rules_roi_check(roi)
     outputs = outputs or Outputs()
     check_outputs(outputs)
     opened = contextlib.nullcontext(session) if session is not None else open_session(
@@ -270,14 +255,21 @@ def run_live(
     with opened as sess:
         stop = stop or StopFlag()
         summary, opened_sinks = _run_with(
-            sess, source, rules, capture, options, outputs, stop, progress, sinks
+            sess, specs, rules, feed_rules, capture, options, outputs, stop, progress, sinks
         )
     return _with_outputs(summary, model, sess.backend, opened_sinks, outputs)
 
 
+def feed_rules_roi_check(roi: str | None) -> None:
+    """``--roi`` parses (before anything opens)."""
+    from toolkit.live.verdict import parse_roi
+
+    parse_roi(roi)
+
+
 @dataclass(frozen=True)
 class _Rules:
-    """What the task keeps (``--conf``, ``--classes``...) and what the verdict calls NG."""
+    """What the task keeps (``--conf``, ``--iou``, ``--max-det``...)."""
 
     conf: float
     iou: float
@@ -285,26 +277,23 @@ class _Rules:
     classes: str | None
     agnostic: bool
     topk: int
-    reject: str | None
-    roi: tuple[int, int, int, int] | None
 
     @classmethod
     def checked(
         cls, conf: float, iou: float, max_det: int, classes: str | None, agnostic: bool,
-        topk: int, reject: str | None, roi: str | None,
+        topk: int,
     ) -> _Rules:  # fmt: skip
-        """The rules, ``--conf`` checked and ``--roi`` parsed (before anything opens)."""
-        from toolkit.live.verdict import parse_roi
-
+        """The rules, ``--conf`` checked (before anything opens)."""
         if not 0.0 <= conf <= 1.0:
             raise BadInputError(f"--conf must be in [0, 1], got {conf}")
-        return cls(conf, iou, max_det, classes, agnostic, topk, reject, parse_roi(roi))
+        return cls(conf, iou, max_det, classes, agnostic, topk)
 
 
 def _run_with(
     session: Session,
-    source: str,
+    specs: list[SourceSpec],
     rules: _Rules,
+    feed_rules: FeedRules,
     capture: SourceSettings,
     options: LoopOptions | None,
     outputs: Outputs,
@@ -312,24 +301,35 @@ def _run_with(
     progress: Progress | None,
     extra: Sequence[Sink] = (),
 ) -> tuple[dict[str, Any], list[Sink]]:
-    """Check the classes and the ROI against the model, open source and sinks, run the loop."""
-    judge, class_ids = make_judge(session, rules.reject, rules.classes, rules.conf, rules.roi)
-    task = make_loop_task(
-        session.spec, conf=rules.conf, iou=rules.iou, max_det=rules.max_det, classes=class_ids,
-        agnostic=rules.agnostic, topk=rules.topk,
-    )  # fmt: skip
-    src = open_checked_source(source, judge, capture, stop)
+    """Check classes and ROIs against the model, open sources and sinks, run the loop."""
+    from toolkit.live.feeds import open_feeds
+
     try:
-        sinks = open_sinks(outputs, src.fps or capture.fps, realtime=bool(src.live)) + list(extra)
+        feeds, class_ids = open_feeds(session, specs, feed_rules, capture, stop)
     except BaseException:
-        src.close()
         for s in extra:
             s.close()
         raise
-    summary = run_loop(
-        session, task, src, judge=judge, sinks=sinks, options=options, stop=stop,
-        progress=progress,
+    # A source may ask for a lower confidence than the run: the task keeps what any needs.
+    task_conf = min([rules.conf, *(s.conf for s in specs if s.conf is not None)])
+    task = make_loop_task(
+        session.spec, conf=task_conf, iou=rules.iou, max_det=rules.max_det, classes=class_ids,
+        agnostic=rules.agnostic, topk=rules.topk,
     )  # fmt: skip
+    try:
+        live = any(f.source.live for f in feeds)
+        rates = {f.name: f.source.fps or capture.fps for f in feeds}
+        fps = rates if len(feeds) > 1 else next(iter(rates.values()))
+        sinks = open_sinks(outputs, fps, realtime=live) + list(extra)
+    except BaseException:
+        for f in feeds:
+            f.source.close()
+        for s in extra:
+            s.close()
+        raise
+    summary = run_station(
+        session, task, feeds, sinks=sinks, options=options, stop=stop, progress=progress
+    )
     return summary, sinks
 
 
