@@ -163,3 +163,27 @@ def test_a_killed_rtsp_camera_does_not_stall_the_others(tiny_onnx: Path, tmp_pat
         ]  # fmt: skip
         assert len(during) >= 0.6 * 10 * gap["seconds"], (name, len(during), gap)
         assert s["sources"][name]["frame_age_ms"]["p99"] < 500
+
+
+def test_per_part_verdicts_one_event_per_part(tmp_path: Path) -> None:
+    from _live_helpers import const_detector
+    from _live_helpers import write_video as write_dot_video
+
+    det = const_detector(tmp_path / "det.onnx")  # the same scratch and spot in every frame
+    clip = write_dot_video(tmp_path / "clip.mp4", n=20, size=(64, 64))
+    ev, snaps = tmp_path / "ev.jsonl", tmp_path / "ng"
+    out = Outputs(events=ev, snapshots=snaps, show=False)
+    s = run_live(det, str(clip), backend="ort-cpu", verdict="per-part", outputs=out)
+    parts = read_events(ev)
+    # 20 NG frames, but two parts (each defect box tracked as one), judged at the end
+    assert s["frames"] == 20 and s["ng"] == 20
+    assert [p["kind"] for p in parts] == ["part", "part"] and s["parts"] == {"ok": 0, "ng": 2}
+    assert sorted(p["defects"][0] for p in parts) == ["scratch", "spot"]
+    assert all(p["verdict"] == "NG" and p["frames"] == 20 for p in parts)
+    assert s["counts"] == {"scratch": 1, "spot": 1}
+    assert len(list(snaps.glob("*_p*.jpg"))) == 2  # each part's best snapshot
+    # --part-frames: judged after 5 frames in view, and not again
+    s = run_live(det, str(clip), backend="ort-cpu", verdict="per-part", part_frames=5,
+                 outputs=Outputs(events=tmp_path / "k.jsonl", show=False))  # fmt: skip
+    parts = read_events(tmp_path / "k.jsonl")
+    assert len(parts) == 2 and {p["last_frame"] for p in parts} == {4}

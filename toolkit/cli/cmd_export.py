@@ -48,6 +48,14 @@ CheckOpt = Annotated[
         help="Fail when ONNX Runtime differs from PyTorch beyond tolerance.",
     ),
 ]
+DynamicHwOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dynamic-hw",
+        help="Detectors: dynamic input height and width (multiples of the stride 32), for "
+        "rect inference; parity is checked at two sizes.",
+    ),
+]
 AtolOpt = Annotated[float, typer.Option("--atol", help="Parity absolute tolerance.")]
 RtolOpt = Annotated[
     float, typer.Option("--rtol", help="Parity tolerance relative to max |output|.")
@@ -64,6 +72,7 @@ def command(
     batch: BatchOpt = None,
     dynamic: DynamicOpt = False,
     max_batch: MaxBatchOpt = None,
+    dynamic_hw: DynamicHwOpt = False,
     opset: OpsetOpt = None,
     simplify: SimplifyOpt = True,
     check: CheckOpt = True,
@@ -83,7 +92,7 @@ def command(
         report = export_onnx(
             model, output, weights=weights, num_classes=num_classes, batch=batch,
             max_batch=max_batch, opset=opset, simplify=simplify, check=check, force=force,
-            overrides=spec, atol=atol, rtol=rtol,
+            overrides=spec, atol=atol, rtol=rtol, dynamic_hw=dynamic_hw,
         )  # fmt: skip
     if json_out:
         print_json(report.to_dict())
@@ -95,7 +104,14 @@ def command(
 
 def _shape(shape: list[int | None]) -> str:
     # Escaped: rich would read "[batch, 3]" as markup.
-    return "\\[" + ", ".join("batch" if s is None else str(s) for s in shape) + "]"
+    dims = [str(s) if s is not None else "batch" if i == 0 else "N" for i, s in enumerate(shape)]
+    return "\\[" + ", ".join(dims) + "]"
+
+
+def _sizes(report: Any) -> str:
+    if not report.dynamic_hw:
+        return ""
+    return " at " + ", ".join(f"{h}x{w}" for h, w in report.parity_sizes)
 
 
 def _size(n: int) -> str:
@@ -110,7 +126,8 @@ def _print_report(report: Any) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("input", f"{report.input_name} {_shape(report.input_shape)}")
+    hw = ", height and width dynamic (multiples of 32)" if report.dynamic_hw else ""
+    table.add_row("input", f"{report.input_name} {_shape(report.input_shape)}{hw}")
     for name, shape in report.output_shapes.items():
         table.add_row("output", f"{name} {_shape(shape)}")
     spec = report.spec
@@ -125,7 +142,7 @@ def _print_report(report: Any) -> None:
         table.add_row(
             "parity",
             f"max abs diff {p.max_abs_diff:.2e}, rel {p.rel_error:.2e}{top1} "
-            f"({p.rows} images, ONNX Runtime CPU vs PyTorch) {mark}",
+            f"({p.rows} images{_sizes(report)}, ONNX Runtime CPU vs PyTorch) {mark}",
         )
     else:
         table.add_row("parity", f"[yellow]{escape(p.status)}[/yellow]")

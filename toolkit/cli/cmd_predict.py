@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from toolkit.cli import options as opt
+from toolkit.cli import tile_options as tile_opt
 from toolkit.cli.common import cli_command, console, print_json
 from toolkit.cli.notes import note_emulated, note_random_weights, note_skipped
+from toolkit.cli.station_options import SquareOpt
 from toolkit.model.spec import SpecOverrides
 
 SourceArg = Annotated[
@@ -46,6 +48,10 @@ def command(
     batch: opt.ImageBatchOpt = 8,
     save: SaveOpt = None,
     video_stride: VideoStrideOpt = 1,
+    square: SquareOpt = False,
+    tiles: tile_opt.TilesOpt = None,
+    tile: tile_opt.TileOpt = None,
+    overlap: tile_opt.OverlapOpt = 0.2,
     strict: opt.StrictOpt = False,
     json_out: opt.JsonOpt = False,
     threads: opt.ThreadsOpt = None,
@@ -61,11 +67,12 @@ def command(
     """
     from toolkit.tasks.predict import predict
 
+    grid = tile_opt.tile_grid(tiles, tile, overlap)
     report = predict(
         model, source, backend=backend, overrides=spec, threads=threads, weights=weights,
         model_source=model_source, topk=topk, conf=conf, iou=iou, max_det=max_det,
         classes=classes, agnostic=agnostic, batch=batch, save=save, video_stride=video_stride,
-        strict=strict,
+        strict=strict, square=square, tiles=grid,
     )  # fmt: skip
     if json_out:
         print_json({"model": model, **report.to_dict()})

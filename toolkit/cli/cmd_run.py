@@ -152,6 +152,7 @@ def command(
     )  # fmt: skip
     # A station file's settings take the place of the options it sets.
     args = run_args(model, source, args)
+    args.pop("line", None)
     check_outputs(args["outputs"])
     stop = StopFlag()
     with stop_on_signals(stop):

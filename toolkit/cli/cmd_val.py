@@ -8,9 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from toolkit.cli import options as opt
+from toolkit.cli import tile_options as tile_opt
 from toolkit.cli.common import cli_command, console, print_json
 from toolkit.cli.notes import note_emulated, note_skipped
 from toolkit.cli.progress import ProgressBars
+from toolkit.cli.station_options import SquareOpt
 from toolkit.model.spec import SpecOverrides
 
 DataArg = Annotated[
@@ -30,6 +32,10 @@ def command(
     split: SplitOpt = "val",
     conf: ConfOpt = 0.001,
     iou: opt.DetIouOpt = 0.6,
+    square: SquareOpt = False,
+    tiles: tile_opt.TilesOpt = None,
+    tile: tile_opt.TileOpt = None,
+    overlap: tile_opt.OverlapOpt = 0.2,
     strict: opt.StrictOpt = False,
     json_out: opt.JsonOpt = False,
     threads: opt.ThreadsOpt = None,
@@ -41,11 +47,12 @@ def command(
     """Measure top-1 / top-5 accuracy on an image folder, or mAP on a YOLO detection set."""
     from toolkit.evaluate.val import validate
 
+    grid = tile_opt.tile_grid(tiles, tile, overlap)
     with ProgressBars() as bars:
         val = validate(
             model, data, backend=backend, overrides=spec, threads=threads, weights=weights,
             model_source=model_source, batch=batch, split=split, conf=conf, iou=iou,
-            strict=strict, progress=bars.stage("validating"),
+            strict=strict, progress=bars.stage("validating"), square=square, tiles=grid,
         )  # fmt: skip
     note_skipped(val.result.get("skipped", []))
     note_emulated(val.emulated)

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from toolkit.cli.tile_options import OverlapOpt, TileOpt, TilesOpt
+
 BatchWaitOpt = Annotated[
     float,
     typer.Option(
@@ -39,8 +41,12 @@ def station_options(
     verdict: VerdictOpt = "frame",
     min_frames: MinFramesOpt = 1,
     part_frames: PartFramesOpt = None,
+    tiles: TilesOpt = None,
+    tile: TileOpt = None,
+    overlap: OverlapOpt = 0.2,
 ) -> dict[str, Any]:
     """The options as run_live's keywords and LoopOptions' (``loop_*``)."""
+    from toolkit.cli.tile_options import tile_grid
     from toolkit.errors import BadInputError
     from toolkit.live.feeds import check_verdict
 
@@ -53,4 +59,5 @@ def station_options(
         "part_frames": part_frames,
         "loop_batch_wait_ms": batch_wait_ms,
         "loop_square": square,
+        "loop_tiles": tile_grid(tiles, tile, overlap),
     }

@@ -131,3 +131,17 @@ def output_shapes(model: Any) -> dict[str, list[int | None]]:
     from toolkit.model.modelfile import graph_io
 
     return {name: list(shape) for name, shape in graph_io(model)[1]}
+
+
+def check_hw_axes(model: Any) -> None:
+    """With ``--dynamic-hw`` the input's height and width must be symbolic; they are named
+    ``height`` and ``width`` (the exporter writes expressions such as ``32*height_blocks``)."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    fixed = [d.dim_value for d in dims[2:4] if d.HasField("dim_value")]
+    if len(dims) != 4 or fixed:
+        raise ExportError(
+            "the model fixes its input height and width: torch specialized the dynamic axes "
+            "(something in forward() depends on the image size, such as a Linear layer after "
+            "a flatten); export without --dynamic-hw"
+        )
+    dims[2].dim_param, dims[3].dim_param = "height", "width"

@@ -18,6 +18,7 @@ from toolkit.errors import BadInputError, OutputExistsError
 from toolkit.export.checks import (
     check_batch_axis,
     check_graph,
+    check_hw_axes,
     check_opset,
     name_io,
     output_shapes,
@@ -28,10 +29,12 @@ from toolkit.export.parity import (
     ParityOptions,
     ParityReport,
     checked_parity,
+    combined,
     sample_inputs,
 )
 from toolkit.fileio import check_output, save_onnx
 from toolkit.model.spec import ModelSpec, SpecOverrides, parse_imgsz, portable_spec
+from toolkit.tasks.rect import DEFAULT_STRIDE
 
 if TYPE_CHECKING:
     from toolkit.loading import LoadedModel
@@ -61,6 +64,8 @@ class ExportReport:
     total_seconds: float
     parity: ParityReport
     spec: ModelSpec
+    dynamic_hw: bool = False
+    parity_sizes: list[list[int]] = field(default_factory=list)  # (h, w) of the parity inputs
     log: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +95,7 @@ def export_onnx(
     rtol: float = 1e-3,
     samples: int = 4,
     seed: int = 0,
+    dynamic_hw: bool = False,
 ) -> ExportReport:
     """Export a PyTorch model to ONNX with its ModelSpec, checked against PyTorch.
 
@@ -111,6 +117,7 @@ def export_onnx(
         samples: parity inputs (dynamic: batches 1, 2, 3, 1...; static: ``batch`` each, at
             most about 8 images in all).
         seed: seed of the example and parity inputs.
+        dynamic_hw: a detector with a dynamic height and width (rect inputs), see _parity.
 
     Raises:
         OutputExistsError: ``output`` exists and ``force`` is false (checked first).
@@ -123,11 +130,51 @@ def export_onnx(
     _validate(batch, max_batch, opset, samples, atol, rtol)
     overrides = _merge_overrides(overrides, imgsz, channels)
     loaded = _load(model, weights, num_classes, overrides)
-    opts = _Options(batch, max_batch, opset, simplify, check, atol, rtol, samples, seed)
+    opts = _Options(batch, max_batch, opset, simplify, check, atol, rtol, samples, seed,
+                    DEFAULT_STRIDE if dynamic_hw else None)  # fmt: skip
     graph = _to_onnx(loaded, overrides, opts)
-    parity = checked_parity(loaded.module, graph.proto, graph.spec, opts.parity, out)
+    parity = _parity(loaded.module, graph, opts, out)
     spec = _write(graph, loaded.source, opts, out, force)
     return _report(out, loaded.source, graph, opts, parity, spec, started)
+
+
+def _parity(module: Any, graph: _Graph, opts: _Options, out: Path) -> ParityReport:
+    """The parity check at the export size, as one report with a rect size for dynamic H/W
+    (``--dynamic-hw``: a detector's height and width are any multiple of the stride 32, as
+    ``spec.extra["stride"]`` records, for rect inputs, :mod:`toolkit.tasks.rect`)."""
+    sizes = _parity_sizes(graph.spec, opts.hw_stride)
+    return combined([checked_parity(module, graph.proto, _at(graph.spec, hw), opts.parity, out)
+                     for hw in sizes])  # fmt: skip
+
+
+def _parity_sizes(spec: ModelSpec, stride: int | None) -> list[tuple[int, int]]:
+    """The export size, and for dynamic H/W also a rect one (3/4 of the height)."""
+    h, w = spec.input.hw
+    if stride is None:
+        return [(h, w)]
+    short = max(stride, (h * 3 // 4) // stride * stride)
+    return [(h, w), (short, w) if short != h else (h, w + stride)]
+
+
+def _at(spec: ModelSpec, hw: tuple[int, int]) -> ModelSpec:
+    if hw == spec.input.hw:
+        return spec
+    n, c = spec.input.shape[:2]
+    return spec.with_changes(input=replace(spec.input, shape=(n, c, *hw)))
+
+
+def _check_dynamic_hw(spec: ModelSpec, stride: int) -> None:
+    """Only a letterbox detector takes rect inputs, at sizes that are stride multiples."""
+    if spec.task != "detect":
+        raise BadInputError(
+            f"--dynamic-hw applies to detectors (rect inference), not to a {spec.task} model"
+        )
+    h, w = spec.input.hw
+    if h % stride or w % stride:
+        raise BadInputError(
+            f"--dynamic-hw needs --imgsz sides that are multiples of the stride {stride}, "
+            f"got {h}x{w}"
+        )
 
 
 @dataclass(frozen=True)
@@ -143,6 +190,7 @@ class _Options:
     rtol: float
     samples: int
     seed: int
+    hw_stride: int | None = None  # --dynamic-hw: the input's H and W are multiples of it
 
     @property
     def dynamic(self) -> bool:
@@ -194,22 +242,28 @@ def _to_onnx(loaded: LoadedModel, overrides: SpecOverrides, opts: _Options) -> _
     example = torch.from_numpy(sample_inputs(spec, [opts.batch or 2], opts.seed)[0])
     ref_outputs = dry_run(loaded.module, example, loaded.source, opts.dynamic)
     spec = settle_spec(spec, loaded.spec_is_default, overrides, ref_outputs, opts.dynamic)
+    if opts.hw_stride is not None:
+        _check_dynamic_hw(spec, opts.hw_stride)
     first_name = "logits" if spec.output.format == "logits" else "output"
     names = [first_name] + [f"output{i}" for i in range(1, len(ref_outputs))]
 
     t0 = time.perf_counter()
     proto, exporter, lines = _export(
-        loaded.module, example, names, opts.dynamic, opts.max_batch, opts.opset
+        loaded.module, example, names, opts.dynamic, opts.max_batch, opts.opset, opts.hw_stride
     )
     export_seconds = time.perf_counter() - t0
     got_opset = check_opset(proto, opts.opset, lines)
     name_io(proto, INPUT_NAME, first_name)
     check_batch_axis(proto, opts.dynamic, opts.batch)
+    if opts.hw_stride is not None:
+        check_hw_axes(proto)
     proto = check_graph(proto)
     nodes_before = len(proto.graph.node)
     if opts.simplify:
         proto = check_graph(_simplify(proto))
         check_batch_axis(proto, opts.dynamic, opts.batch)
+        if opts.hw_stride is not None:
+            check_hw_axes(proto)
     return _Graph(proto, spec, first_name, exporter, got_opset, lines, export_seconds,
                   nodes_before, len(proto.graph.node))  # fmt: skip
 
@@ -226,6 +280,9 @@ def _write(graph: _Graph, source: str, opts: _Options, out: Path, force: bool) -
         precision="fp32",
         source=source,
     )
+    if opts.hw_stride is not None:
+        extra = {**spec.extra, "stride": opts.hw_stride, "dynamic_hw": True}
+        spec = spec.with_changes(extra=extra)
     # Files it names are recorded relative to the output's folder: the ONNX file and its
     # net.py / weights can then move together, and `--backend torch` runs from anywhere.
     spec = portable_spec(spec, out.parent)
@@ -262,6 +319,8 @@ def _report(
         total_seconds=round(time.perf_counter() - started, 3),
         parity=parity,
         spec=spec,
+        dynamic_hw=opts.hw_stride is not None,
+        parity_sizes=[list(hw) for hw in _parity_sizes(graph.spec, opts.hw_stride)],
         log=graph.lines,
     )
 
@@ -315,12 +374,12 @@ def _export(
     dynamic: bool,
     max_batch: int | None,
     opset: int | None,
+    hw_stride: int | None = None,
 ) -> tuple[Any, str, list[str]]:
     from toolkit.export.torch_onnx import torch_to_onnx
 
-    return torch_to_onnx(
-        module, example, output_names=names, dynamic=dynamic, max_batch=max_batch, opset=opset
-    )
+    return torch_to_onnx(module, example, output_names=names, dynamic=dynamic,
+                         max_batch=max_batch, opset=opset, hw_stride=hw_stride)  # fmt: skip
 
 
 def _simplify(proto: Any) -> Any:

@@ -103,6 +103,31 @@ def checked_parity(
     return report
 
 
+def combined(reports: list[ParityReport]) -> ParityReport:
+    """Several parity reports (one per input size) as one: the worst differences, all the
+    images, passed only when every one passed; the first failure's reason."""
+    first = reports[0]
+    if len(reports) == 1:
+        return first
+    failed = next((r for r in reports if not r.passed), None)
+    diffs = [r.max_abs_diff for r in reports if r.max_abs_diff is not None]
+    rels = [r.rel_error for r in reports if r.rel_error is not None]
+    tops = [r.top1_agreement for r in reports if r.top1_agreement is not None]
+    return ParityReport(
+        status=failed.status if failed is not None else first.status,
+        max_abs_diff=max(diffs) if diffs else None,
+        rel_error=max(rels) if rels else None,
+        top1_agreement=min(tops) if tops else None,
+        samples=sum(r.samples for r in reports),
+        rows=sum(r.rows for r in reports),
+        batch_sizes=tuple(b for r in reports for b in r.batch_sizes),
+        atol=first.atol,
+        rtol=first.rtol,
+        passed=failed is None,
+        reason=failed.reason if failed is not None else None,
+    )
+
+
 def parity_numbers(p: ParityReport) -> str:
     """The report's numbers in one phrase (differences, top-1 agreement, images)."""
     parts = []

@@ -97,11 +97,13 @@ def torch_to_onnx(
     dynamic: bool,
     max_batch: int | None,
     opset: int | None,
+    hw_stride: int | None = None,
 ) -> tuple[Any, str, list[str]]:
     """Export ``module`` at ``example``'s shape; return (ModelProto, exporter, log lines).
 
     nn.Modules and torch.export programs go through the dynamo exporter, in memory (no file
     is written); TorchScript programs need the legacy exporter, which writes a temp file.
+    ``hw_stride``: the input's height and width are dynamic, any multiple of it.
 
     Raises:
         ExportError: the exporter failed; the message gives the innermost cause.
@@ -114,13 +116,9 @@ def torch_to_onnx(
         log.debug("torch.onnx.export of %s started", type(module).__name__)
         try:
             if isinstance(module, torch.jit.ScriptModule):
-                proto = _legacy(module, example, output_names, dynamic, opset)
+                proto = _legacy(module, example, output_names, dynamic, opset, hw_stride)
                 return proto, "torchscript", lines
-            dynamic_shapes = None
-            if dynamic:
-                dim = torch.export.Dim("batch", min=1, max=max_batch)
-                # Positional form: works whatever forward()'s argument is called.
-                dynamic_shapes = ({0: dim},)
+            dynamic_shapes = _dynamic_shapes(dynamic, max_batch, hw_stride)
             program = torch.onnx.export(
                 module,
                 (example,),
@@ -142,13 +140,40 @@ def torch_to_onnx(
             ) from e
 
 
+def _dynamic_shapes(dynamic: bool, max_batch: int | None, hw_stride: int | None) -> Any:
+    """torch.export's dynamic shapes of the one input (positional: whatever forward()'s
+    argument is called): the batch, and the height and width as multiples of ``hw_stride``
+    (a derived dim: strided convs and 2x upsampling concatenated with skips need it)."""
+    import torch
+
+    from toolkit.model.spec_schema import MAX_IMGSZ
+
+    axes: dict[int, Any] = {}
+    if dynamic:
+        axes[0] = torch.export.Dim("batch", min=1, max=max_batch)
+    if hw_stride is not None:
+        top = MAX_IMGSZ // hw_stride
+        axes[2] = hw_stride * torch.export.Dim("height_blocks", min=1, max=top)
+        axes[3] = hw_stride * torch.export.Dim("width_blocks", min=1, max=top)
+    return (axes,) if axes else None
+
+
 def _legacy(
-    module: Any, example: Any, output_names: list[str], dynamic: bool, opset: int | None
+    module: Any,
+    example: Any,
+    output_names: list[str],
+    dynamic: bool,
+    opset: int | None,
+    hw_stride: int | None,
 ) -> Any:
     import onnx
     import torch
 
-    axes = {n: {0: "batch"} for n in ("images", *output_names)} if dynamic else None
+    axes: dict[str, dict[int, str]] | None = None
+    if dynamic or hw_stride is not None:
+        axes = {n: {0: "batch"} if dynamic else {} for n in ("images", *output_names)}
+        if hw_stride is not None:
+            axes["images"].update({2: "height", 3: "width"})
     with tempfile.TemporaryDirectory(prefix="edgetk-export-") as tmp:
         path = Path(tmp) / "model.onnx"
         torch.onnx.export(

@@ -20,7 +20,7 @@ from toolkit.live.open import SourceSettings, check_fps
 from toolkit.live.redact import redact_url
 from toolkit.live.sources import Source
 from toolkit.live.stop import StopFlag
-from toolkit.live.verdict import Judge
+from toolkit.live.verdict import Judge, parse_roi
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
@@ -46,8 +46,6 @@ class SourceSpec:
 
     def check(self, capture: SourceSettings) -> None:
         """Settings that cannot work, before anything opens."""
-        from toolkit.live.verdict import parse_roi
-
         (self.capture or capture).check(self.source)
         if self.name is not None and not NAME_RE.match(self.name):
             raise BadInputError(
@@ -109,6 +107,16 @@ class FeedRules:
     min_frames: int = 1
     part_frames: int | None = None
 
+    @classmethod
+    def checked(
+        cls, reject: str | None, classes: str | None, conf: float, roi: str | None,
+        verdict: str, min_frames: int, part_frames: int | None,
+    ) -> FeedRules:  # fmt: skip
+        """The rules, ``--roi`` and the per-part settings checked (before anything opens)."""
+        check_verdict(verdict, min_frames, part_frames)
+        parse_roi(roi)
+        return cls(reject, classes, conf, roi, verdict, min_frames, part_frames)
+
 
 def open_feeds(
     session: Session,
@@ -122,8 +130,6 @@ def open_feeds(
     Returns the feeds and the kept class ids (``--classes``). On an error every source opened
     so far is closed.
     """
-    from toolkit.live.verdict import parse_roi
-
     feeds: list[tuple[SourceSpec, Any, Judge]] = []
     kept: frozenset[int] | None = None
     try:

@@ -127,20 +127,16 @@ def run_station(
 
     Args:
         session: an open session; task: its task (:func:`toolkit.tasks.base.make_task`).
-        feeds: the opened sources (closed on return), each with its verdict rule; they share
-            ``stop``.
+        feeds: the opened sources (closed on return), each with its verdict rule.
         sinks: where events and annotated frames go (closed on return, whatever happens).
-        options: limits, batching, rect and tiles.
-        stop: set from another thread or a signal handler to stop cleanly.
+        options: limits, batching, rect and tiles. stop: set to stop cleanly.
         overlay: draws the annotated frame (default :func:`toolkit.live.overlay.draw_overlay`).
         progress: called every ``progress_every`` seconds with ``{"frames", "fps", "ok",
             "ng", "dropped"}`` (a status line for a run that lasts all day).
 
     Returns:
-        The SPEC summary (:func:`toolkit.live.summary.station_summary`): frames, dropped,
-        fps, ok, ng, latency_ms (per stage), frame_age_ms, per source in ``sources``, plus
-        decode_errors, reconnects, gaps, seconds, stopped_by, signal and failed_sink. A failed
-        sink or a lost source is reported here, not raised: the summary is the record.
+        The SPEC summary (:func:`toolkit.live.summary.station_summary`), per source in
+        ``sources``. A failed sink or a lost source is reported there, not raised.
     """
     from toolkit.live.overlay import draw_overlay
 
@@ -194,11 +190,11 @@ def _merger(task: Task[Result], opts: LoopOptions) -> Any:
         return None
     from toolkit.tasks.tiles import merge_tiles
 
-    iou = getattr(task, "iou", 0.45)
-    agnostic = getattr(task, "agnostic", False)
-    max_det = getattr(task, "max_det", 300)
+    if getattr(task, "options", None) is None:
+        raise BadInputError("--tiles / --tile apply to detection models")
+    o = task.options  # type: ignore[attr-defined]
     return lambda results, tiles: merge_tiles(
-        results, tiles, iou=iou, agnostic=agnostic, max_det=max_det
+        results, tiles, iou=o.iou, agnostic=o.agnostic, max_det=o.max_det
     )
 
 

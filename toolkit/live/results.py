@@ -155,9 +155,11 @@ class Results:
             self.sinks.verdict(event, annotated)
             self._count_classes(feed, result, verdict)
         else:
-            for part, image in feed.parts.update(
-                frame.index, event["ts"], result, verdict, annotated
-            ):
+            hw = frame.image.shape[:2]
+            ended = feed.parts.update(
+                frame.index, event["ts"], result, verdict, annotated, frame_hw=(hw[0], hw[1])
+            )
+            for part, image in ended:
                 self.part(feed, part, image)
         done = time.perf_counter()
         for stats in (feed.stats, self.stats):
@@ -175,7 +177,7 @@ class Results:
         """A part's verdict: to the sinks, into the counts."""
         self.sinks.verdict(event, image)
         feed.part_verdicts[event["verdict"]] += 1
-        for label in event.get("classes", {}) if event["verdict"] == "NG" else ():
+        for label in event.get("defects", ()):  # the reject classes of an NG part
             feed.counts.classes[label] += 1
             self.counts.classes[label] += 1
 

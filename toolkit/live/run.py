@@ -109,7 +109,8 @@ def open_sinks(
     source; see ``VideoSink``).
     """
     from toolkit.live.display import DisplaySink
-    from toolkit.live.sinks import EventsSink, SnapshotSink, VideoSink
+    from toolkit.live.sinks import EventsSink, VideoSink
+    from toolkit.live.snapshots import SnapshotSink
     from toolkit.live.videos import SourceVideos
 
     show = check_outputs(outputs)
@@ -122,7 +123,7 @@ def open_sinks(
                 )
             )
         if outputs.snapshots is not None:
-            sinks.append(SnapshotSink(outputs.snapshots))
+            sinks.append(SnapshotSink(outputs.snapshots, station=isinstance(fps, dict)))
         if outputs.save is not None and isinstance(fps, dict):
             rates = {name: rate or DEFAULT_FPS for name, rate in fps.items()}
             sinks.append(SourceVideos(outputs.save, rates, force=outputs.force, realtime=realtime))
@@ -215,56 +216,32 @@ def run_live(
 ) -> dict[str, Any]:
     """Run ``model`` on ``source`` (one or several) until they end, a limit or ``stop``.
 
-    Args:
-        model: an ONNX file or a PyTorch reference.
-        source: the ``--source`` text, or several (texts or :class:`SourceSpec` with their
-            own name, ROI, reject classes, confidence and FPS cap): one station.
-        verdict: ``frame`` (one verdict per frame) or ``per-part`` (one per tracked part,
-            ``min_frames``: frames a defect must be seen in; ``part_frames``: a part still in
-            view after that many frames gets its verdict then).
-        session: an already open session to use instead of opening ``model`` (tests wrap one).
-        progress: called every few seconds with the running counts (see ``run_station``).
-        sinks: more sinks (MQTT, OPC UA, the web view...), already open; closed by the loop.
-        Others: the ``edgetk run`` options of the same names.
+    ``source``: ``--source`` text(s) or :class:`SourceSpec` s (own name, ROI, reject, conf,
+    FPS cap): one station. ``verdict``: ``frame`` or ``per-part`` (``min_frames``, and
+    ``part_frames``: judged after that many frames in view). ``session``: an open session;
+    ``sinks``: more open sinks (MQTT, web view...), closed by the loop. Others: as in
+    ``edgetk run``.
 
-    Returns:
-        The loop's summary (:func:`toolkit.live.loop.run_station`) plus ``model``,
-        ``backend``, ``outputs`` (the files written) and ``video`` (frames in the saved video,
-        NO SIGNAL frames among them, its rate). A lost source or a failed sink is in the
-        summary (``stopped_by``, ``failed_sink``), not raised: see :func:`run_outcome`.
-
-    Raises:
-        BadInputError: bad settings, found before the run (outputs before the model loads).
+    Returns the loop's summary (:func:`~toolkit.live.loop.run_station`) plus ``model``,
+    ``backend``, ``outputs``, ``video``; a lost source or failed sink is in it, not raised
+    (:func:`run_outcome`). Bad settings raise BadInputError before the model loads.
     """
     from toolkit.backends import open_session
-    from toolkit.live.feeds import FeedRules, as_specs, check_specs, check_verdict
+    from toolkit.live.feeds import FeedRules, as_specs, check_specs
 
     rules = _Rules.checked(conf, iou, max_det, classes, agnostic, topk)
-    check_verdict(verdict, min_frames, part_frames)
-    feed_rules = FeedRules(reject, classes, conf, roi, verdict, min_frames, part_frames)
+    feed_rules = FeedRules.checked(reject, classes, conf, roi, verdict, min_frames, part_frames)
     capture = SourceSettings(loop, fps, width, height, reconnect_timeout)
-    specs = as_specs(source)
-    check_specs(specs, capture)
-    feed_rules_roi_check(roi)
-    outputs = outputs or Outputs()
-    check_outputs(outputs)
+    check_specs(specs := as_specs(source), capture)
+    check_outputs(outputs := outputs or Outputs())
     opened = contextlib.nullcontext(session) if session is not None else open_session(
         model, backend, overrides=overrides, threads=threads, weights=weights,
         model_source=model_source,
     )  # fmt: skip
     with opened as sess:
-        stop = stop or StopFlag()
-        summary, opened_sinks = _run_with(
-            sess, specs, rules, feed_rules, capture, options, outputs, stop, progress, sinks
-        )
+        args = (sess, specs, rules, feed_rules, capture, options, outputs, stop or StopFlag())
+        summary, opened_sinks = _run_with(*args, progress, sinks)
     return _with_outputs(summary, model, sess.backend, opened_sinks, outputs)
-
-
-def feed_rules_roi_check(roi: str | None) -> None:
-    """``--roi`` parses (before anything opens)."""
-    from toolkit.live.verdict import parse_roi
-
-    parse_roi(roi)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from toolkit.errors import BadInputError, ToolkitError
-from toolkit.fileio import apply_umask, atomic_write_bytes, atomic_write_text, check_output
+from toolkit.fileio import apply_umask, check_output
 
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
@@ -158,18 +158,6 @@ class EventsSink(Sink):
             self._raw.close()
 
 
-def snapshot_stem(event: dict[str, Any]) -> str:
-    """``<time>[_<source>]_f<frame>`` or ``..._p<part>``: unique per run, sorted by time."""
-    import re
-
-    stamp = event["ts"].replace(":", "").replace("-", "")
-    source = re.sub(r"[^A-Za-z0-9_.]+", "-", str(event.get("source", "")))[:40]
-    name = f"{stamp}_{source}" if event.get("station") and source else stamp
-    if event.get("kind") == "part":
-        return f"{name}_p{int(event['part']):06d}"
-    return f"{name}_f{int(event['frame']):06d}"
-
-
 def detach_stdout() -> None:
     """Point file descriptor 1 at /dev/null after its reader left.
 
@@ -198,37 +186,6 @@ def check_video_suffix(path: Path) -> None:
 def is_stdout(path: str | Path | None) -> bool:
     """True for the path ``-`` (the usual name of standard output on a command line)."""
     return path is not None and str(path) == "-"
-
-
-class SnapshotSink(Sink):
-    """Each NG frame, annotated, as ``<time>_f<frame>.jpg`` with its event beside it (.json)."""
-
-    needs_image = True
-    name = "snapshots"
-
-    def __init__(self, folder: Path) -> None:
-        if folder.exists() and not folder.is_dir():
-            raise BadInputError(f"--snapshots must be a folder, but {folder} is a file")
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder, self.count = folder, 0
-
-    def verdict(self, event: dict[str, Any], image: np.ndarray | None) -> None:
-        if event["verdict"] != "NG" or image is None:
-            return
-        annotated = image
-        import cv2
-
-        # The capture time in the name keeps runs apart: nothing from an earlier run is replaced.
-        stem = snapshot_stem(event)
-        ok, buf = cv2.imencode(".jpg", annotated, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        if not ok:
-            raise SinkError("snapshots", "could not encode an NG snapshot")
-        try:
-            atomic_write_bytes(self.folder / f"{stem}.jpg", buf.tobytes())
-            atomic_write_text(self.folder / f"{stem}.json", json.dumps(event, indent=2) + "\n")
-        except OSError as e:  # the temp file is removed: no half-written snapshot is left
-            raise SinkError("snapshots", f"cannot write in {self.folder}: {e.strerror or e}") from e
-        self.count += 1
 
 
 # Kept free beside a video being written, so that it can still be finalized: FFmpeg's output

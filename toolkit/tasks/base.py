@@ -13,6 +13,7 @@ import numpy as np
 
 from toolkit.errors import BadInputError
 from toolkit.tasks.batching import pad_batch, padded_chunks
+from toolkit.tasks.rect import input_hw
 
 if TYPE_CHECKING:
     from toolkit.backends.base import Session
@@ -56,35 +57,42 @@ def make_task(spec: ModelSpec, **opts: Any) -> Task[Any]:
 
 
 def prepare_inputs(
-    session: Session, task: Task[Any], frames: list[np.ndarray]
+    session: Session, task: Task[Any], frames: list[np.ndarray], *, square: bool = False
 ) -> tuple[dict[str, np.ndarray], list[FrameMeta]]:
     """Preprocess ``frames`` into the inputs ``session`` takes.
 
     A model with a static batch B that gets fewer frames is padded by repeating the last one
     (:func:`~toolkit.tasks.batching.pad_batch`; the caller drops the extra results). The spec's
     input name may differ from the session's (a renamed or torch model): a single-input model
-    takes its tensor whatever it is called.
+    takes its tensor whatever it is called. A detector with a dynamic height and width gets
+    rect inputs (:mod:`toolkit.tasks.rect`), one size per call, unless ``square``.
     """
     frames = pad_batch(frames, session.static_batch)
-    inputs, metas = task.preprocess(frames)
+    hw = input_hw(session, [f.shape[:2] for f in frames], square=square)
+    if hw is None:
+        inputs, metas = task.preprocess(frames)
+    else:
+        inputs, metas = task.preprocess(frames, hw=hw)  # type: ignore[call-arg]
     if len(inputs) == 1 and len(session.inputs) == 1:
         inputs = {session.input_name: next(iter(inputs.values()))}
     return inputs, metas
 
 
-def run_task(session: Session, task: Task[R_co], frames: list[np.ndarray]) -> list[R_co]:
+def run_task(
+    session: Session, task: Task[R_co], frames: list[np.ndarray], *, square: bool = False
+) -> list[R_co]:
     """Run ``frames`` through ``task`` and ``session``, one result per frame.
 
     A model exported with a static batch size B gets exactly B frames per call: the frames are
     cut into chunks of B and the last chunk is padded
-    (:func:`~toolkit.tasks.batching.padded_chunks`).
+    (:func:`~toolkit.tasks.batching.padded_chunks`). ``square``: see :func:`prepare_inputs`.
     """
     if not frames:
         return []
     fixed = session.static_batch
     results: list[R_co] = []
     for chunk, n in padded_chunks(frames, fixed or len(frames), fixed):
-        inputs, metas = prepare_inputs(session, task, chunk)
+        inputs, metas = prepare_inputs(session, task, chunk, square=square)
         outputs = session.infer(inputs)
         results.extend(task.postprocess(outputs, metas)[:n])
     return results

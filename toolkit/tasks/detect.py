@@ -19,7 +19,7 @@ from toolkit.model.spec import ModelSpec
 from toolkit.tasks.classes import ModelClasses, check_class_ids
 from toolkit.tasks.decode import FORMATS, DecodeOptions, decode
 from toolkit.tasks.model_io import SpecIO, subset_indices
-from toolkit.tasks.preprocess import FrameMeta
+from toolkit.tasks.preprocess import FrameMeta, preprocess
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,26 @@ class DetectTask(SpecIO):
             classes=None if classes is None else tuple(int(c) for c in classes),
             agnostic=bool(agnostic),
         )
+
+    @property
+    def iou(self) -> float:
+        return self.options.iou
+
+    @property
+    def agnostic(self) -> bool:
+        return self.options.agnostic
+
+    @property
+    def max_det(self) -> int:
+        return self.options.max_det
+
+    def preprocess(
+        self, frames: list[np.ndarray], *, hw: tuple[int, int] | None = None
+    ) -> tuple[dict[str, np.ndarray], list[FrameMeta]]:
+        """Frames -> ({input name: batch}, metas), letterboxed to ``hw`` when given (rect
+        inference, :mod:`toolkit.tasks.rect`), else to the spec's input size."""
+        batch, metas = preprocess(frames, self.spec, hw=hw)
+        return {self.spec.input.name: batch}, metas
 
     def postprocess(
         self, outputs: dict[str, np.ndarray], metas: list[FrameMeta]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from toolkit.backends.base import Session
     from toolkit.data.images import SkippedImage
     from toolkit.model.spec import ModelSpec, SpecOverrides
+    from toolkit.tasks.tiles import TileGrid
 
 # Annotated copies keep the source's format when OpenCV can write it, else become PNG.
 _WRITABLE = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -86,6 +87,8 @@ def predict(
     save: str | os.PathLike[str] | None = None,
     video_stride: int = 1,
     strict: bool = False,
+    square: bool = False,  # no rect inputs for a dynamic-H/W model (toolkit.tasks.rect)
+    tiles: TileGrid | None = None,  # detection: each image's tiles, merged (toolkit.tasks.tiles)
 ) -> PredictReport:
     """Run ``model`` on every image (or every ``video_stride``-th video frame) of ``source``.
 
@@ -113,8 +116,7 @@ def predict(
         raise BadInputError(f"--batch must be at least 1, got {batch}")
     # The source is resolved before the model is loaded: a typo fails fast.
     frames = iter_images(source, video_stride=video_stride, strict=strict)
-    folder = None if save is None else Path(save)
-    if folder is not None:
+    if (folder := None if save is None else Path(save)) is not None:
         check_output_dir(folder, option="--save")  # before the model loads, not at the first image
     with _opened(model, backend, overrides, threads, weights, model_source) as session:
         ids = _class_ids(classes, session)
@@ -123,9 +125,8 @@ def predict(
         t0 = time.perf_counter()
         images: list[ImageResult] = []
         for chunk in _chunks(frames, batch):
-            images += _run(session, task, chunk, folder, str(source))
-        seconds = time.perf_counter() - t0
-        return PredictReport(images, list(frames.skipped), seconds, session.backend,
+            images += _run(session, task, chunk, folder, str(source), square, tiles)
+        return PredictReport(images, list(frames.skipped), time.perf_counter() - t0, session.backend,
                              session.emulated, session.spec, folder)  # fmt: skip
 
 
@@ -162,13 +163,26 @@ def _chunks(frames: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _run(
-    session: Any, task: Any, chunk: list[tuple[str, Any]], save: Path | None, source: str
+    session: Any,
+    task: Any,
+    chunk: list[tuple[str, Any]],
+    save: Path | None,
+    source: str,
+    square: bool = False,
+    tiles: TileGrid | None = None,
 ) -> list[ImageResult]:
     from toolkit.tasks.base import run_task
+    from toolkit.tasks.tiles import run_tiled
 
     frames = [frame for _, frame in chunk]
+    if tiles is not None and session.spec.task != "detect":
+        raise BadInputError(f"--tiles applies to detectors, not to a {session.spec.task} model")
+    if tiles is None:
+        results = run_task(session, task, frames, square=square)
+    else:
+        results = [run_tiled(session, task, f, tiles, square=square) for f in frames]
     out = []
-    for (name, frame), res in zip(chunk, run_task(session, task, frames), strict=True):
+    for (name, frame), res in zip(chunk, results, strict=True):
         if save is not None:
             _save(save / save_name(name, source), frame, res)
         out.append(ImageResult(name, res))

@@ -104,11 +104,15 @@ def stretch(frame: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, FrameMe
     return out, FrameMeta((h0, w0), (w / w0, h / h0), (0.0, 0.0))
 
 
-def preprocess(frames: list[np.ndarray], spec: ModelSpec) -> tuple[np.ndarray, list[FrameMeta]]:
+def preprocess(
+    frames: list[np.ndarray], spec: ModelSpec, *, hw: tuple[int, int] | None = None
+) -> tuple[np.ndarray, list[FrameMeta]]:
     """Turn BGR (or gray) uint8 frames into one NCHW float32 batch for ``spec``'s model.
 
     Steps: channel conversion, resize (letterbox / stretch / center-crop), color order,
-    ``(pixel * scale - mean) / std``, HWC -> CHW, stack.
+    ``(pixel * scale - mean) / std``, HWC -> CHW, stack. ``hw`` replaces the spec's input
+    size (rect inference of a model with a dynamic height and width,
+    :mod:`toolkit.tasks.rect`).
 
     Example:
         >>> x, metas = preprocess([cv2.imread("part.jpg")], spec)
@@ -120,7 +124,7 @@ def preprocess(frames: list[np.ndarray], spec: ModelSpec) -> tuple[np.ndarray, l
     ch = spec.input.channels
     if ch not in (1, 3):
         raise BadInputError(f"the model expects {ch}-channel input; images have 1 or 3 channels")
-    hw = spec.input.hw
+    hw = spec.input.hw if hw is None else hw
     pre = spec.preprocess
     # (x * scale - mean) / std == x * (scale / std) - mean / std: one multiply-add per pixel.
     std = np.asarray(pre.std, dtype=np.float32)
