@@ -77,6 +77,23 @@ SnapshotsOpt = Annotated[
 ]
 
 
+ExplainOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--explain",
+        help="A heatmap beside each NG snapshot, off the hot path: gradcam, gradcam++, "
+        "layercam, saliency or occlusion.",
+    ),
+]
+ExplainBudgetOpt = Annotated[
+    float,
+    typer.Option(
+        "--explain-budget", help="Share of one core the heatmaps may use (frames over it are "
+        "skipped and counted).",
+    ),
+]  # fmt: skip
+
+
 def capture_options(
     fps: FpsOpt = None,
     width: WidthOpt = None,
@@ -93,11 +110,13 @@ def output_options(
     events: EventsOpt = None,
     events_filter: EventsFilterOpt = "all",
     snapshots: SnapshotsOpt = None,
+    explain: ExplainOpt = None,
+    explain_budget: ExplainBudgetOpt = 0.25,
     force: opt.ForceOpt = False,
 ) -> Outputs:
     from toolkit.live.run import Outputs
 
-    return Outputs(save, events, events_filter, snapshots, show, force)
+    return Outputs(save, events, events_filter, snapshots, show, force, explain, explain_budget)
 
 
 @cli_command

@@ -122,6 +122,7 @@ def run_station(
     overlay: Overlay | None = None,
     progress: Progress | None = None,
     progress_every: float = 5.0,
+    heatmaps: Any = None,
 ) -> dict[str, Any]:
     """Run the live loop on every source of ``feeds`` until they end, a limit or ``stop``.
 
@@ -130,9 +131,9 @@ def run_station(
         feeds: the opened sources (closed on return), each with its verdict rule.
         sinks: where events and annotated frames go (closed on return, whatever happens).
         options: limits, batching, rect and tiles. stop: set to stop cleanly.
-        overlay: draws the annotated frame (default :func:`toolkit.live.overlay.draw_overlay`).
+        overlay: draws the annotated frame (default ``toolkit.live.overlay.draw_overlay``).
         progress: called every ``progress_every`` seconds with ``{"frames", "fps", "ok",
-            "ng", "dropped"}`` (a status line for a run that lasts all day).
+            "ng", "dropped"}``. heatmaps: NG frames' heatmaps (closed on return).
 
     Returns:
         The SPEC summary (:func:`toolkit.live.summary.station_summary`), per source in
@@ -145,8 +146,8 @@ def run_station(
     stop = stop or StopFlag()
     ready = threading.Event()
     states = [_state(f, stop, opts, ready) for f in feeds]
-    merge = _merger(task, opts)
-    stage = Results(task, states, SinkFanout(sinks, stop), overlay or draw_overlay, merge)
+    draw, merge = overlay or draw_overlay, _merger(task, opts)
+    stage = Results(task, states, SinkFanout(sinks, stop), draw, merge, heatmaps)
     settings = InferSettings(square=opts.square, tiles=opts.tiles)
     worker: InferWorker | None = None
     t_start = time.perf_counter()
@@ -166,10 +167,9 @@ def run_station(
             raise worker.error
         stage.flush_parts()
     finally:
-        _tear_down(stop, worker, states, stage.sinks)
-    seconds = time.perf_counter() - t_start
+        _tear_down(stop, worker, states, stage)
+    seconds, calls = time.perf_counter() - t_start, worker.calls if worker is not None else 0
     stopped_by = _stopped_by(stop, states, stage, opts)
-    calls = worker.calls if worker is not None else 0
     return station_summary(stage, batch, calls, seconds, stopped_by, stop.signal)
 
 
@@ -281,7 +281,7 @@ class _Ticker:
 
 
 def _tear_down(
-    stop: StopFlag, worker: InferWorker | None, states: list[FeedState], outs: SinkFanout
+    stop: StopFlag, worker: InferWorker | None, states: list[FeedState], stage: Results
 ) -> None:
     """Stop the threads, release the sources and close every sink (on every way out)."""
     stop.set()
@@ -289,6 +289,8 @@ def _tear_down(
         worker.finish()
     for st in states:
         st.reader.close()
+    stage.close_heatmaps()
+    outs = stage.sinks
     if any(st.source.lost for st in states):  # the video shows the outage up to the give-up
         since = [st.source.lost_since for st in states if st.source.lost_since is not None]
         outs.tick(time.perf_counter(), min(since) if since else None)

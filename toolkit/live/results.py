@@ -101,8 +101,10 @@ class Results:
     sinks: SinkFanout
     draw: Overlay
     merge: Any = None  # merges a frame's tile results (toolkit.tasks.tiles.merge_tiles)
+    heatmaps: Any = None  # NG frames' heatmaps (toolkit.live.heatmaps.SnapshotHeatmaps)
     stats: LoopStats = field(default_factory=LoopStats)
     counts: Counts = field(default_factory=Counts)
+    explain: dict[str, Any] | None = None  # the heatmaps' figures, once closed
 
     def finish(self, item: Batch, max_frames: int | None) -> None:
         """Postprocess one batch and hand each frame's result on to its source."""
@@ -154,6 +156,8 @@ class Results:
         if feed.parts is None:
             self.sinks.verdict(event, annotated)
             self._count_classes(feed, result, verdict)
+            if verdict == "NG" and self.heatmaps is not None:
+                self.heatmaps.submit(event, feed.judge.crop(frame.image))  # never waits
         else:
             hw = frame.image.shape[:2]
             ended = feed.parts.update(
@@ -180,6 +184,10 @@ class Results:
         for label in event.get("defects", ()):  # the reject classes of an NG part
             feed.counts.classes[label] += 1
             self.counts.classes[label] += 1
+
+    def close_heatmaps(self) -> None:
+        if self.heatmaps is not None and self.explain is None:
+            self.explain = self.heatmaps.close()
 
     def flush_parts(self) -> None:
         """The parts still in view at the end of the run get their verdicts."""

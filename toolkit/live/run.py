@@ -44,6 +44,8 @@ class Outputs:
     snapshots: Path | None = None
     show: bool | None = None  # None: a window only where a display exists
     force: bool = False
+    explain: str | None = None  # a heatmap method for NG snapshots (toolkit.live.heatmaps)
+    explain_budget: float = 0.25
 
 
 def make_loop_task(
@@ -75,6 +77,7 @@ def check_outputs(outputs: Outputs) -> bool:
     """
     from toolkit.fileio import check_output, check_output_dir
     from toolkit.live.display import display_available
+    from toolkit.live.heatmaps import check_explain
     from toolkit.live.sinks import check_video_suffix, is_stdout
 
     if outputs.events_filter not in ("all", "ng"):
@@ -86,6 +89,7 @@ def check_outputs(outputs: Outputs) -> bool:
         check_output(outputs.save, outputs.force, option="--save")
     if outputs.snapshots is not None:
         check_output_dir(outputs.snapshots, option="--snapshots")
+    check_explain(outputs.explain, outputs.explain_budget, outputs.snapshots)
     if outputs.show is None:
         return display_available()
     if outputs.show and not display_available():
@@ -217,10 +221,8 @@ def run_live(
     """Run ``model`` on ``source`` (one or several) until they end, a limit or ``stop``.
 
     ``source``: ``--source`` text(s) or :class:`SourceSpec` s (own name, ROI, reject, conf,
-    FPS cap): one station. ``verdict``: ``frame`` or ``per-part`` (``min_frames``, and
-    ``part_frames``: judged after that many frames in view). ``session``: an open session;
-    ``sinks``: more open sinks (MQTT, web view...), closed by the loop. Others: as in
-    ``edgetk run``.
+    FPS cap). ``part_frames``: a part is judged after that many frames in view. ``session``:
+    an open session; ``sinks``: more open sinks, closed by the loop. Others: ``edgetk run``'s.
 
     Returns the loop's summary (:func:`~toolkit.live.loop.run_station`) plus ``model``,
     ``backend``, ``outputs``, ``video``; a lost source or failed sink is in it, not raised
@@ -238,9 +240,11 @@ def run_live(
         model, backend, overrides=overrides, threads=threads, weights=weights,
         model_source=model_source,
     )  # fmt: skip
+    ref = {"model": str(model), "backend": backend, "weights": weights,
+           "model_source": model_source, "overrides": overrides}  # fmt: skip
     with opened as sess:
         args = (sess, specs, rules, feed_rules, capture, options, outputs, stop or StopFlag())
-        summary, opened_sinks = _run_with(*args, progress, sinks)
+        summary, opened_sinks = _run_with(*args, progress, sinks, ref)
     return _with_outputs(summary, model, sess.backend, opened_sinks, outputs)
 
 
@@ -277,6 +281,7 @@ def _run_with(
     stop: StopFlag,
     progress: Progress | None,
     extra: Sequence[Sink] = (),
+    ref: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[Sink]]:
     """Check classes and ROIs against the model, open sources and sinks, run the loop."""
     from toolkit.live.feeds import open_feeds
@@ -304,10 +309,26 @@ def _run_with(
         for s in extra:
             s.close()
         raise
+    heatmaps = _heatmaps(outputs, ref, len(feeds) > 1) if outputs.explain else None
     summary = run_station(
-        session, task, feeds, sinks=sinks, options=options, stop=stop, progress=progress
-    )
+        session, task, feeds, sinks=sinks, options=options, stop=stop, progress=progress,
+        heatmaps=heatmaps,
+    )  # fmt: skip
     return summary, sinks
+
+
+def _heatmaps(outputs: Outputs, ref: dict[str, Any] | None, station: bool) -> Any:
+    """The NG snapshots' heatmaps (``--explain``) on the model ``ref`` names."""
+    from toolkit.live.heatmaps import SnapshotHeatmaps
+
+    if ref is None:
+        raise BadInputError("--explain needs the model's reference (run_live opens it)")
+    assert outputs.explain is not None and outputs.snapshots is not None
+    return SnapshotHeatmaps.open(
+        ref["model"], outputs.explain, outputs.explain_budget, Path(outputs.snapshots),
+        station=station, backend=ref["backend"], weights=ref["weights"],
+        model_source=ref["model_source"], overrides=ref["overrides"],
+    )  # fmt: skip
 
 
 def _with_outputs(

@@ -107,4 +107,5 @@ def station_summary(
         "stopped_by": stopped_by,
         "signal": signal,
         "failed_sink": stage.sinks.failed,
+        **({"explain": stage.explain} if stage.explain is not None else {}),
     }
