@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests._live_helpers import const_detector
-from tests.tasks._blob_detector import blob_detector, frame_with
+from _blob_detector import blob_detector, frame_with
 from toolkit.backends import open_session
 from toolkit.errors import BadInputError
 from toolkit.model.spec import ModelSpec

@@ -39,9 +39,15 @@ def model_stride(spec: ModelSpec) -> int:
 
 def rect_allowed(session: Session) -> bool:
     """Whether ``session`` takes rect inputs: a letterbox detector with a 4-D input whose
-    height and width are dynamic (``None`` in ``session.inputs``)."""
+    height and width are dynamic (``None`` in ``session.inputs``).
+
+    Not on TensorRT (``tensorrt``, ``ort-trt``): an engine's optimization profile fixes the
+    shapes it takes, and edgetk builds profiles over the batch axis only.
+    """
     spec = session.spec
     if spec.task != "detect" or spec.preprocess.resize != "letterbox":
+        return False
+    if session.backend in ("tensorrt", "ort-trt"):
         return False
     shape = session.inputs[0].shape
     return len(shape) == 4 and shape[2] is None and shape[3] is None
