@@ -181,7 +181,9 @@ def batch_size(session: Session, opts: LoopOptions, sources: int = 1) -> int:
     fixed = session.static_batch
     if fixed is not None and opts.tiles is None:
         return fixed
-    return opts.batch if opts.batch is not None else max(1, sources)
+    batch = opts.batch if opts.batch is not None else max(1, sources)
+    # An engine's profile bounds a dynamic batch: the rest waits for the next call.
+    return min(batch, session.max_batch) if session.max_batch else batch
 
 
 def _merger(task: Task[Result], opts: LoopOptions) -> Any:

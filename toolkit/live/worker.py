@@ -96,13 +96,15 @@ def infer_batch(
 def _run_chunks(
     session: Session, task: Task[Result], images: list[np.ndarray], square: bool
 ) -> tuple[list[tuple[dict[str, np.ndarray], list[FrameMeta], int]], float, float]:
-    """One inference call per chunk (a static batch B takes B images a call, padded)."""
+    """One inference call per chunk (a static batch B takes B images a call, padded; an
+    engine's profile bounds a dynamic batch)."""
     fixed = session.static_batch
+    size = fixed or min(len(images), session.max_batch or len(images))
     chunks = []
     pre_s = infer_s = 0.0
-    for chunk, n in padded_chunks(images, fixed or len(images), fixed):
+    for chunk, n in padded_chunks(images, size, fixed):
         t0 = time.perf_counter()
-        inputs, metas = prepare_inputs(session, task, chunk, **({"square": True} if square else {}))
+        inputs, metas = prepare_inputs(session, task, chunk, square=square)
         t1 = time.perf_counter()
         outputs = session.infer(inputs)
         infer_s += time.perf_counter() - t1
