@@ -9,9 +9,11 @@ import typer
 
 from toolkit.cli import options as opt
 from toolkit.cli.common import cli_command, console, print_json
+from toolkit.cli.line_options import line_options
 from toolkit.cli.station_options import station_options
 
 if TYPE_CHECKING:
+    from toolkit.line.options import LineOutputs
     from toolkit.live.run import Outputs
     from toolkit.model.spec import SpecOverrides
 
@@ -120,7 +122,9 @@ def output_options(
 
 
 @cli_command
-@opt.spec_options(capture=capture_options, outputs=output_options, station=station_options)
+@opt.spec_options(
+    capture=capture_options, outputs=output_options, station=station_options, line=line_options
+)
 def command(
     model: ModelArg,
     source: SourceOpt = None,
@@ -140,6 +144,7 @@ def command(
     capture: dict[str, Any] = opt.GROUP,
     outputs: Outputs = opt.GROUP,
     station: dict[str, Any] = opt.GROUP,
+    line: LineOutputs = opt.GROUP,
     json_out: opt.JsonOpt = False,
     threads: opt.ThreadsOpt = None,
     weights: opt.WeightsOpt = None,
@@ -158,9 +163,6 @@ def command(
     for good (--reconnect-timeout) or an output fails (disk full, a closed pipe), so that a
     restart policy acts; exit 2 for settings that cannot work, before the model loads.
     """
-    from toolkit.live.run import check_outputs, run_live
-    from toolkit.live.stop import StopFlag, stop_on_signals
-
     _check_settings(outputs, json_out, max_frames=max_frames, batch=batch, topk=topk,
                     duration=duration)  # fmt: skip
     args = dict(
@@ -171,12 +173,38 @@ def command(
     )  # fmt: skip
     # A station file's settings take the place of the options it sets.
     args = run_args(model, source, args)
-    args.pop("line", None)
+    finish(_run(args, _line(line, args.pop("line", None)), model, json_out), json_out)
+
+
+def _run(args: dict[str, Any], line: LineOutputs, model: str, json_out: bool) -> dict[str, Any]:
+    """Check the outputs, open the line's sinks, run until the end or a signal."""
+    from toolkit.line.options import check_line_outputs, open_line_sinks
+    from toolkit.live.run import check_outputs, run_live
+    from toolkit.live.stop import StopFlag, stop_on_signals
+
     check_outputs(args["outputs"])
+    check_line_outputs(line)
+    name = Path(model).stem if model.lower().endswith((".yaml", ".yml")) else "edgetk"
+    sinks = open_line_sinks(line, station=name) if line.any else []
     stop = StopFlag()
-    with stop_on_signals(stop):
-        summary = run_live(**args, stop=stop, progress=None if json_out else _status_line)
-    finish(summary, json_out)
+    try:
+        with stop_on_signals(stop):
+            return run_live(
+                **args, stop=stop, sinks=sinks, progress=None if json_out else _status_line
+            )
+    except BaseException:
+        for sink in sinks:  # closed by the loop once it runs; not if the model failed to load
+            sink.close()
+        raise
+
+
+def _line(given: LineOutputs, station: dict[str, Any] | None) -> LineOutputs:
+    """The line outputs: a station file's where it names them."""
+    from dataclasses import replace
+
+    if not station:
+        return given
+    return replace(given, **{k: v for k, v in station.items() if v is not None})
 
 
 def run_args(model: str, source: list[str] | None, args: dict[str, Any]) -> dict[str, Any]:

@@ -146,8 +146,8 @@ def run_station(
     stop = stop or StopFlag()
     ready = threading.Event()
     states = [_state(f, stop, opts, ready) for f in feeds]
-    draw, merge = overlay or draw_overlay, _merger(task, opts)
-    stage = Results(task, states, SinkFanout(sinks, stop), draw, merge, heatmaps)
+    fanout = SinkFanout(sinks, stop, live=any(bool(f.source.live) for f in feeds))
+    stage = Results(task, states, fanout, overlay or draw_overlay, _merger(task, opts), heatmaps)
     settings = InferSettings(square=opts.square, tiles=opts.tiles)
     worker: InferWorker | None = None
     t_start = time.perf_counter()

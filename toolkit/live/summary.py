@@ -107,5 +107,6 @@ def station_summary(
         "stopped_by": stopped_by,
         "signal": signal,
         "failed_sink": stage.sinks.failed,
+        "sink_dropped": stage.sinks.dropped(),
         **({"explain": stage.explain} if stage.explain is not None else {}),
     }
