@@ -116,6 +116,11 @@ class TorchSession(Session):
                 check_label_count(self.spec, self.outputs[0].shape, "--labels")
         self._output_names = [o.name for o in self.outputs]
 
+    @property
+    def module(self) -> Any:
+        """The wrapped ``nn.Module`` (eval mode, on ``device``); read-only."""
+        return self._module
+
     # -- construction ----------------------------------------------------------------------
     def _load(self, ref: str, weights: str | None, num_classes: int | None, overrides: Any) -> Any:
         from toolkit.loading import load_model  # written by the export helper; lazy on purpose
