@@ -56,6 +56,16 @@ def _onnxruntime() -> dict[str, Any] | None:
     }
 
 
+def _openvino() -> dict[str, Any] | None:
+    """OpenVINO's version and devices (``{"CPU": "Intel(R) Core(TM) ..."}``), None if absent."""
+    from toolkit.backends.openvino import openvino_devices
+
+    devices = openvino_devices()
+    if devices is None:
+        return None
+    return {"version": module_version("openvino"), "devices": devices}
+
+
 def _torch() -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(torch info, CUDA info as PyTorch sees it)."""
     torch = _import("torch")
@@ -139,6 +149,7 @@ def collect_info() -> dict[str, Any]:
         "torch": torch_info,
         "onnx": module_version("onnx"),
         "onnxruntime": _onnxruntime(),
+        "openvino": _openvino(),
         "opencv": _opencv(),
         "numpy": module_version("numpy"),
         "backends": _backends(),

@@ -6,12 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-MODELS = Path(__file__).with_name("_models.py")
-
-
-def ref(name: str) -> str:
-    return f"{MODELS}:{name}"
+from _explain_refs import ref
 
 
 @pytest.fixture(scope="session")

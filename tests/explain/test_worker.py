@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.explain.conftest import ref
+from _explain_refs import ref
 
 pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).parent))

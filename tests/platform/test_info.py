@@ -27,6 +27,7 @@ KEYS = {
     "opencv",
     "numpy",
     "backends",
+    "openvino",
     "gpu",
     "cuda",
     "tensorrt",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests._live_helpers import const_detector
 from _blob_detector import blob_detector, frame_with
+from _live_helpers import const_detector
+
 from toolkit.backends import open_session
 from toolkit.errors import BadInputError
 from toolkit.model.spec import ModelSpec

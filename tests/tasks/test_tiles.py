@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _blob_detector import blob_detector, frame_with
+
 from toolkit.backends import open_session
 from toolkit.errors import BadInputError
 from toolkit.tasks.base import make_task, run_task

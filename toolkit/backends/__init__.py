@@ -23,10 +23,19 @@ from toolkit.model.spec import SpecOverrides
 
 log = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("ort-cpu", "ort-cuda", "ort-trt", "tensorrt", "torch")
-# ``auto`` for an ONNX file: the first of these that opens.
-AUTO_ORDER: tuple[str, ...] = ("tensorrt", "ort-trt", "ort-cuda", "ort-cpu")
+BACKENDS: tuple[str, ...] = (
+    "ort-cpu", "ort-cuda", "ort-trt", "tensorrt", "openvino", "openvino:CPU", "openvino:GPU",
+    "openvino:NPU", "triton", "torch",
+)  # fmt: skip
+# ``auto`` for an ONNX file: the first of these that opens. OpenVINO takes part with an Intel
+# accelerator only: on a CPU alone ort-cpu is the measured default (docs/benchmarks.md) and
+# the one that emulates a TensorRT int8 file's arithmetic.
+AUTO_ORDER: tuple[str, ...] = (
+    "tensorrt", "ort-trt", "ort-cuda", "openvino:GPU", "openvino:NPU", "ort-cpu",
+)  # fmt: skip
 _ORT = ("ort-cpu", "ort-cuda", "ort-trt")
+# How the triton backend is named: a gRPC URL (``triton`` alone is its status in ``info``).
+TRITON_FORM = "triton://host:port/model"
 
 __all__ = [
     "AUTO_ORDER",
@@ -34,6 +43,7 @@ __all__ = [
     "Session",
     "TensorInfo",
     "backend_status",
+    "is_backend_name",
     "is_engine",
     "is_onnx",
     "open_session",
@@ -76,6 +86,14 @@ def backend_status() -> dict[str, str | None]:
                 status[name] = ort_status(name)
             elif name == "tensorrt":
                 status[name] = tensorrt_status()
+            elif name.startswith("openvino"):
+                from toolkit.backends.openvino import openvino_status
+
+                status[name] = openvino_status(name)
+            elif name == "triton":
+                from toolkit.backends.triton import triton_status
+
+                status[name] = triton_status()
             else:
                 status[name] = _torch_status()
         except (ImportError, OSError, RuntimeError) as e:
@@ -83,12 +101,28 @@ def backend_status() -> dict[str, str | None]:
     return status
 
 
+def is_backend_name(backend: str) -> bool:
+    """True for a name :func:`open_session` takes (``auto``, :data:`BACKENDS`, a Triton URL)."""
+    try:
+        _check_name(backend)
+    except BadInputError:
+        return False
+    return True
+
+
 def _check_name(backend: str) -> str:
-    name = backend.strip().lower()
-    if name not in ("auto", *BACKENDS):
-        raise BadInputError(
-            f"unknown backend '{backend}' (expected one of: auto, {', '.join(BACKENDS)})"
-        )
+    name = backend.strip()
+    if name.lower().startswith("triton://"):
+        return name
+    if name.lower().startswith("openvino"):
+        from toolkit.backends.openvino import parse_device
+
+        device = parse_device(name)
+        return "openvino" if device == "AUTO" else f"openvino:{device}"
+    name = name.lower()
+    if name not in ("auto", *BACKENDS) or name == "triton":
+        names = ", ".join(TRITON_FORM if b == "triton" else b for b in BACKENDS)
+        raise BadInputError(f"unknown backend '{backend}' (expected one of: auto, {names})")
     return name
 
 
@@ -102,14 +136,14 @@ def open_session(
     spinning: bool | None = None,
     opt_batch: int | None = None,
     model_source: str | None = None,
+    hint: str | None = None,
 ) -> Session:
     """Load ``model`` in the runtime named ``backend``.
 
     Args:
         model: an ``.onnx`` file, or a PyTorch reference (``zoo:NAME``, ``file.py:Name``...)
             for the ``torch`` backend.
-        backend: ``auto`` (best available: tensorrt > ort-trt > ort-cuda > ort-cpu for ONNX,
-            torch for a PyTorch reference), or one of :data:`BACKENDS`.
+        backend: ``auto`` (:data:`AUTO_ORDER`), :data:`BACKENDS`, ``triton://host:port/model``.
         overrides: command-line spec values (fill the gaps of a foreign ONNX file).
         threads: CPU intra-op threads (default: physical cores).
         weights: a PyTorch checkpoint for the torch backend (ONNX files carry their weights).
@@ -119,6 +153,7 @@ def open_session(
         model_source: the PyTorch reference the torch backend runs for an ``.onnx`` file
             (``--model-source``). Without it, only a recorded ``zoo:`` source runs: a file's
             metadata never picks the code that is imported. Other backends refuse it.
+        hint: OpenVINO's performance hint, ``latency`` (default) or ``throughput``.
 
     Raises:
         BadInputError: unknown backend name, missing or corrupt model.
@@ -127,6 +162,8 @@ def open_session(
     name = _check_name(backend)
     if model_source is not None and name != "torch":
         raise BadInputError("--model-source is used by --backend torch only")
+    if name.startswith(("triton://", "openvino")) or hint is not None:
+        return _open_other(model, name, overrides, threads, hint)
     if is_engine(model):
         name = _engine_backend(model, name)
     if name == "auto":
@@ -139,6 +176,14 @@ def open_session(
         return TorchSession(
             model, overrides=overrides, threads=threads, weights=weights, model_source=model_source
         )
+    return _open_ort_file(model, name, overrides, threads, spinning, opt_batch)
+
+
+def _open_ort_file(
+    model: str | Path, name: str, overrides: SpecOverrides | None, threads: int | None,
+    spinning: bool | None, opt_batch: int | None,
+) -> Session:  # fmt: skip
+    """An ONNX Runtime session (ort-cpu, ort-cuda, ort-trt) on an ``.onnx`` file."""
     if not is_onnx(model):
         raise BadInputError(
             f"backend {name} runs ONNX files, '{model}' is not one: export it first "
@@ -148,6 +193,32 @@ def open_session(
 
     return open_ort(
         name, model, overrides=overrides, threads=threads, spinning=spinning, opt_batch=opt_batch
+    )
+
+
+def _open_other(
+    model: str | Path,
+    name: str,
+    overrides: SpecOverrides | None,
+    threads: int | None,
+    hint: str | None,
+) -> Session:
+    """A Triton client (``model`` is not read: the server has it) or an OpenVINO session."""
+    if hint is not None and not name.startswith("openvino"):
+        raise BadInputError("a performance hint is for the openvino backends only")
+    if name.startswith("triton://"):
+        from toolkit.backends.triton import TritonSession
+
+        return TritonSession(name, overrides=overrides)
+    if is_engine(model) or not is_onnx(model):
+        raise BadInputError(
+            f"backend {name} runs ONNX files, '{model}' is not one: export it first "
+            f"(edgetk export {model} -o model.onnx)"
+        )
+    from toolkit.backends.openvino import OpenVinoSession
+
+    return OpenVinoSession(
+        model, name, overrides=overrides, threads=threads, hint=hint or "latency"
     )
 
 

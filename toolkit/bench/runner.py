@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.backends import BACKENDS, is_engine, is_onnx
+from toolkit.backends import BACKENDS, is_backend_name, is_engine, is_onnx
 from toolkit.bench.peak_rss import PeakRss
 from toolkit.bench.rows import EMULATED_STATUS, BenchReport, BenchResult
 from toolkit.bench.sessions import THREADLESS, Run, Setup, finish_run, open_run
@@ -79,7 +79,7 @@ def _check_args(
     backends: Sequence[str], batches: Sequence[int], warmup: int, iters: int | None,
     duration: float | None,
 ) -> None:  # fmt: skip
-    unknown = [b for b in backends if b not in ("auto", *BACKENDS)]
+    unknown = [b for b in backends if not is_backend_name(b)]
     if unknown:
         raise BadInputError(
             f"unknown backend '{unknown[0]}' (expected one of: auto, {', '.join(BACKENDS)})"

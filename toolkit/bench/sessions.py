@@ -148,6 +148,8 @@ def open_run(row: BenchResult, file: str, threads: int | None, setup: Setup) -> 
             weights=setup.weights,
             spinning=setup.spinning,  # None: the shared default (ort_options.spin_wait)
             opt_batch=row.batch,
+            # OpenVINO: a batch spread over its throughput streams; batch 1 keeps latency's.
+            hint="throughput" if backend.startswith("openvino") and row.batch > 1 else None,
             # Only the torch backend of an .onnx file runs it (a reference is its own source).
             model_source=setup.model_source if backend == "torch" and is_onnx(file) else None,
         )

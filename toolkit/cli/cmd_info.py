@@ -55,6 +55,12 @@ def _show_libraries(info: dict[str, Any]) -> None:
     else:
         console.print(f"opencv      {_v(None)}")
     console.print(f"numpy       {_v(info['numpy'])}")
+    ov = info.get("openvino") or {}
+    if ov.get("version"):
+        devices = ", ".join(f"{k}: {v}" for k, v in ov["devices"].items())
+        console.print(f"openvino    {escape(ov['version'])} (devices: {escape(devices)})")
+    else:
+        console.print(f"openvino    {_v(None)}")
 
 
 def _show_gpu(info: dict[str, Any]) -> None:

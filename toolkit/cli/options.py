@@ -35,7 +35,8 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="auto | ort-cpu | ort-cuda | ort-trt | tensorrt | torch",
+        help="auto | ort-cpu | ort-cuda | ort-trt | tensorrt | openvino[:CPU|GPU|NPU] | "
+        "triton://host:port/model | torch",
     ),
 ]
 ThreadsOpt = Annotated[
