@@ -67,17 +67,31 @@ class InferSettings:
     tiles: object | None = None  # a toolkit.tasks.tiles.TileGrid
 
 
-def infer_batch(
+@dataclass
+class Prepared:
+    """A batch after preprocess, before inference: ``chunks`` of ``(inputs, metas, n)``."""
+
+    frames: list[Frame]
+    feeds: list[int]
+    tiles: list[list[object] | None]
+    chunks: list[tuple[dict[str, np.ndarray], list[FrameMeta], int]]
+    preprocess_s: float
+
+
+def prepare_batch(
     session: Session,
     task: Task[Result],
     judges: Sequence[Judge],
     frames: list[Frame],
     feeds: list[int] | None = None,
     settings: InferSettings | None = None,
-) -> Batch:
-    """Preprocess ``frames`` (a classifier sees only its source's ROI) and run the model."""
+) -> Prepared:
+    """Preprocess ``frames`` (a classifier sees only its source's ROI; tiles cut each frame)
+    into one input per inference call (a static batch B takes B images a call, padded; an
+    engine's profile bounds a dynamic batch)."""
     feeds = feeds if feeds is not None else [0] * len(frames)
     settings = settings or InferSettings()
+    t0 = time.perf_counter()
     images: list[np.ndarray] = []
     tiles: list[list[object] | None] = []
     for frame, feed in zip(frames, feeds, strict=True):
@@ -89,28 +103,32 @@ def infer_batch(
         else:
             tiles.append(None)
             images.append(judge.crop(frame.image))
-    chunks, pre_s, infer_s = _run_chunks(session, task, images, settings.square)
-    return Batch(frames, feeds, chunks, pre_s, infer_s, tiles)
-
-
-def _run_chunks(
-    session: Session, task: Task[Result], images: list[np.ndarray], square: bool
-) -> tuple[list[tuple[dict[str, np.ndarray], list[FrameMeta], int]], float, float]:
-    """One inference call per chunk (a static batch B takes B images a call, padded; an
-    engine's profile bounds a dynamic batch)."""
     fixed = session.static_batch
     size = fixed or min(len(images), session.max_batch or len(images))
     chunks = []
-    pre_s = infer_s = 0.0
     for chunk, n in padded_chunks(images, size, fixed):
-        t0 = time.perf_counter()
-        inputs, metas = prepare_inputs(session, task, chunk, square=square)
-        t1 = time.perf_counter()
-        outputs = session.infer(inputs)
-        infer_s += time.perf_counter() - t1
-        pre_s += t1 - t0
-        chunks.append((outputs, metas, n))
-    return chunks, pre_s, infer_s
+        inputs, metas = prepare_inputs(session, task, chunk, square=settings.square)
+        chunks.append((inputs, metas, n))
+    return Prepared(frames, feeds, tiles, chunks, time.perf_counter() - t0)
+
+
+def infer_prepared(session: Session, p: Prepared) -> Batch:
+    """Run the model on a prepared batch."""
+    t0 = time.perf_counter()
+    chunks = [(session.infer(inputs), metas, n) for inputs, metas, n in p.chunks]
+    return Batch(p.frames, p.feeds, chunks, p.preprocess_s, time.perf_counter() - t0, p.tiles)
+
+
+def infer_batch(
+    session: Session,
+    task: Task[Result],
+    judges: Sequence[Judge],
+    frames: list[Frame],
+    feeds: list[int] | None = None,
+    settings: InferSettings | None = None,
+) -> Batch:
+    """Preprocess ``frames`` and run the model on them."""
+    return infer_prepared(session, prepare_batch(session, task, judges, frames, feeds, settings))
 
 
 def warm_up(session: Session, task: Task[Result], calls: int, settings: InferSettings) -> None:
@@ -146,28 +164,63 @@ class InferWorker(threading.Thread):
         self.ready = ready or threading.Event()
         self.judges = [f.judge for f in self.feeds]
         self.out: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._prepared: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.calls = 0  # inference batches run (a batch of several sources is one)
         self._next = 0  # round-robin start
 
     def run(self) -> None:
+        # Preprocess on a thread of its own: the next batch is letterboxed while this one is
+        # inferred (OpenCV and ONNX Runtime both release the GIL).
+        prep = threading.Thread(target=self._prepare, name="edgetk-preprocess", daemon=True)
+        prep.start()
+        try:
+            while True:
+                try:
+                    prepared = self._prepared.get(timeout=POLL_S)
+                except queue.Empty:
+                    if self.stop.is_set() and not prep.is_alive():
+                        break
+                    continue
+                if prepared is None:
+                    break
+                item = infer_prepared(self.session, prepared)
+                self.calls += 1
+                self._put(item)
+        except BaseException as e:  # re-raised on the loop's thread by run_loop
+            self.error = e
+            self.stop.set()
+        finally:
+            prep.join(timeout=10)
+            self._put(None)
+
+    def _prepare(self) -> None:
+        """Gather and preprocess batches until the sources end or the loop stops."""
         try:
             while not self.stop.is_set():
                 picked = self._gather()
                 if picked is None:
                     break
-                if not picked:
-                    continue
-                feeds, frames = [i for i, _ in picked], [f for _, f in picked]
-                item = infer_batch(
-                    self.session, self.task, self.judges, frames, feeds, self.settings
-                )
-                self.calls += 1
-                self._put(item)
+                if picked:
+                    feeds, frames = [i for i, _ in picked], [f for _, f in picked]
+                    p = prepare_batch(
+                        self.session, self.task, self.judges, frames, feeds, self.settings
+                    )
+                    self._handoff(p)
         except BaseException as e:  # re-raised on the loop's thread by run_loop
             self.error = e
+            self.stop.set()
         finally:
-            self._put(None)
+            self._handoff(None)
+
+    def _handoff(self, item: Prepared | None) -> None:
+        while True:
+            try:
+                self._prepared.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                if self.stop.is_set() and item is not None:
+                    return
 
     def _gather(self) -> list[tuple[int, Frame]] | None:
         """The next batch of ``(feed, frame)``: [] when nothing came in a poll, None at the end."""
