@@ -122,6 +122,9 @@ class Tracker:
     """
 
     def __init__(self, config: TrackerConfig | None = None) -> None:
+        # scipy.optimize takes most of a second to import: here, not on the first frame.
+        import scipy.optimize  # noqa: F401
+
         self.config = config or TrackerConfig()
         self.tracks: list[Track] = []  # the live ones
         self._next_id = 1
