@@ -119,23 +119,14 @@ def infer_prepared(session: Session, p: Prepared) -> Batch:
     return Batch(p.frames, p.feeds, chunks, p.preprocess_s, time.perf_counter() - t0, p.tiles)
 
 
-def infer_batch(
-    session: Session,
-    task: Task[Result],
-    judges: Sequence[Judge],
-    frames: list[Frame],
-    feeds: list[int] | None = None,
-    settings: InferSettings | None = None,
-) -> Batch:
-    """Preprocess ``frames`` and run the model on them."""
-    return infer_prepared(session, prepare_batch(session, task, judges, frames, feeds, settings))
-
-
 def warm_up(session: Session, task: Task[Result], calls: int, settings: InferSettings) -> None:
     """Run ``calls`` inferences on a blank frame: first calls allocate, and would skew stats."""
     blank = Frame(np.zeros((480, 640, 3), np.uint8), -1, 0.0, 0.0, 0.0)
     for _ in range(calls):
-        infer_batch(session, task, [Judge(None, (), roi=None)], [blank], None, settings)
+        prepared = prepare_batch(
+            session, task, [Judge(None, (), roi=None)], [blank], None, settings
+        )
+        infer_prepared(session, prepared)
 
 
 class InferWorker(threading.Thread):
