@@ -133,7 +133,8 @@ class WebState:
                     reasons.append(f"source {name} lost{since}")
                 elif view.last_frame_t is not None and now - view.last_frame_t > self.stale_s:
                     reasons.append(f"no frame from {name} for {now - view.last_frame_t:.1f} s")
-            if self.report_t is not None and now - self.report_t > self.stale_s:
+            # The loop reports about once a second (Sink.status): a few missed beats, not one.
+            if self.report_t is not None and now - self.report_t > max(self.stale_s, 3.0):
                 reasons.append(f"no status from the loop for {now - self.report_t:.1f} s")
         return not reasons, reasons
 
