@@ -101,6 +101,19 @@ CASES: tuple[Case, ...] = (
                            "--headless"), 2, "output exists"),
     Case("corrupt image, --strict", ("predict", "net.onnx", "imgs/", "--strict"), 2,
          "cannot decode"),
+    Case("station: bad ROI", ("run", "bad-roi.yaml", "--headless"), 2, "sources[0].roi"),
+    Case("station and --source", ("run", "station.yaml", "--source", "synthetic"), 2,
+         "give no --source"),
+    Case("two sources, one name", ("run", "dup-names.yaml", "--headless"), 2, "cam"),
+    Case("--verdict unknown", ("run", "net.onnx", "-s", "synthetic", "--verdict", "often"), 2,
+         "--verdict"),
+    Case("--tiles bad", ("predict", "net.onnx", "good.png", "--tiles", "2y2"), 2, "--tiles"),
+    Case("--mqtt not MQTT", ("run", "net.onnx", "-s", "synthetic", "--mqtt", "ftp://x"), 2,
+         "mqtt://"),
+    Case("--serve bad port", ("run", "net.onnx", "-s", "synthetic", "--serve", "1.2.3.4:0"), 2,
+         "--serve"),
+    Case("--explain without --snapshots", ("run", "net.onnx", "-s", "synthetic", "--explain",
+                                           "occlusion", "--headless"), 2, "--snapshots"),
 )
 
 
@@ -123,6 +136,10 @@ def scratch() -> Iterator[Path]:
         cv2.imwrite(str(d / "imgs" / "a.png"), np.full((32, 32, 3), 60, np.uint8))
         (d / "imgs" / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
         (d / "payload.py").write_text("open('PWNED', 'w').write('ran')\n" + NET_PY)
+        src = "sources:\n  - {name: cam, source: synthetic"
+        (d / "station.yaml").write_text(f"model: net.onnx\n{src}}}\n")
+        (d / "bad-roi.yaml").write_text(f"model: net.onnx\n{src}, roi: [1, 2]}}\n")
+        (d / "dup-names.yaml").write_text(f"model: net.onnx\n{src}}}\n{src[9:]}}}\n")
         old = Path.cwd()
         os.chdir(d)
         try:

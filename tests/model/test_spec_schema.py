@@ -77,7 +77,7 @@ SPEC_ROWS = [
     ("NaN mean", _set("preprocess.mean", [float("nan")] * 3),
      "preprocess.mean: item 0 is not a finite number"),
     ("random_weights string", _set("random_weights", "yes"), "random_weights: expected true"),
-    ("input not an object", _set("input", [1, 2]), "input: expected an object, got a list"),
+    ("input not an object", _set("input", [1, 2]), "input: expected an object, got a list of 2"),
     ("extra too deep", _set("extra", _deep(40)), "extra: nested deeper than 16 levels"),
     ("weights a number", _set("extra.weights", 3), "extra: weights: expected a string or null"),
 ]  # fmt: skip

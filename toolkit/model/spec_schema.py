@@ -51,7 +51,7 @@ def value_kind(v: Any) -> str:
     if isinstance(v, (int, float)):
         return f"a number ({v!r})"
     if isinstance(v, (list, tuple)):
-        return "a list"
+        return f"a list of {len(v)}"
     if isinstance(v, dict):
         return "an object"
     return type(v).__name__
