@@ -214,3 +214,16 @@ def test_tiles_in_the_live_loop_find_small_defects(tmp_path: Path) -> None:
     assert set(sess.calls) == {25}  # a frame's 5x5 tiles in one call
     plain = run_live(model, str(folder), backend="ort-cpu", outputs=Outputs(show=False))
     assert plain["ng"] == 0
+
+
+def test_tiles_on_a_classifier_are_refused_before_anything_opens(
+    color_model: Path, tmp_path: Path
+) -> None:
+    from toolkit.tasks.tiles import TileGrid
+
+    red = _folder(tmp_path / "r", "red", 2)
+    out = Outputs(save=tmp_path / "v.mp4", show=False)
+    with pytest.raises(BadInputError, match="apply to detection models"):
+        run_live(color_model, str(red), backend="ort-cpu", outputs=out,
+                 options=LoopOptions(tiles=TileGrid.parse("2x2", None, 0.2)))  # fmt: skip
+    assert not [p for p in tmp_path.iterdir() if p.name != "r"]  # no video, no temp file

@@ -13,7 +13,6 @@ an error naming what is missing; nothing falls back to another device.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,8 +47,9 @@ def import_openvino() -> Any:
 
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/edgetk/openvino`` (``~/.cache/edgetk/openvino`` without it)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edgetk" / "openvino"
+    from toolkit.platform.machine import cache_home
+
+    return cache_home() / "openvino"
 
 
 def parse_device(backend: str) -> str:

@@ -49,7 +49,7 @@ class CachedExport:
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/edgetk/exports`` (``~/.cache/edgetk/exports`` without it)."""
-    from toolkit.bench.floor import cache_home
+    from toolkit.platform.machine import cache_home
 
     return cache_home() / "exports"
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 from toolkit.model.spec import SpecOverrides
+from toolkit.platform.machine import cache_home
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,6 @@ _GEMM_MAX_RUNS = 200
 _GEMM_BUDGET_S = 1.0  # timed calls continue past the minimum until this much time has passed
 _CACHE_VERSION = 1
 _PLAIN_WARMUP = 10
-
-
-def cache_home() -> Path:
-    """``$XDG_CACHE_HOME/edgetk`` (``~/.cache/edgetk`` when it is unset or empty)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edgetk"
 
 
 def gemm_rate(

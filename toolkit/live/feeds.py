@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from toolkit.backends.base import Session
@@ -219,8 +219,3 @@ def check_verdict(verdict: str, min_frames: int, part_frames: int | None) -> Non
         raise BadInputError(f"--min-frames must be at least 1, got {min_frames}")
     if part_frames is not None and part_frames < 1:
         raise BadInputError(f"--part-frames must be at least 1, got {part_frames}")
-
-
-def with_capture(spec: SourceSpec, capture: SourceSettings) -> SourceSpec:
-    """``spec`` with ``capture`` unless it has its own."""
-    return spec if spec.capture is not None else replace(spec, capture=capture)

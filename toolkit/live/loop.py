@@ -186,6 +186,13 @@ def batch_size(session: Session, opts: LoopOptions, sources: int = 1) -> int:
     return min(batch, session.max_batch) if session.max_batch else batch
 
 
+def check_options(session: Session, opts: LoopOptions) -> None:
+    """Options that cannot work with ``session``'s model (before sources and sinks open)."""
+    batch_size(session, opts)
+    if opts.tiles is not None and session.spec.task != "detect":
+        raise BadInputError("--tiles / --tile apply to detection models")
+
+
 def _merger(task: Task[Result], opts: LoopOptions) -> Any:
     """The function that merges a tiled frame's results (None without tiles)."""
     if opts.tiles is None:

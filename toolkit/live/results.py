@@ -36,6 +36,7 @@ class Parts(Protocol):
     """Per-part verdicts of one source (:class:`toolkit.live.parts.PartVerdicts`)."""
 
     counts: dict[str, int]
+    totals: dict[str, int]  # parts judged: "parts", "ok", "ng"
 
     def update(
         self, frame_index: int, ts: str, result: Result, verdict: str, image: np.ndarray | None
@@ -81,7 +82,6 @@ class FeedState:
     parts: Parts | None = None
     stats: LoopStats = field(default_factory=LoopStats)
     counts: Counts = field(default_factory=Counts)
-    part_verdicts: Counter[str] = field(default_factory=Counter)
 
 
 def _labels(result: Result) -> list[str]:
@@ -180,7 +180,6 @@ class Results:
     def part(self, feed: FeedState, event: dict[str, Any], image: np.ndarray | None) -> None:
         """A part's verdict: to the sinks, into the counts."""
         self.sinks.verdict(event, image)
-        feed.part_verdicts[event["verdict"]] += 1
         for label in event.get("defects", ()):  # the reject classes of an NG part
             feed.counts.classes[label] += 1
             self.counts.classes[label] += 1

@@ -280,13 +280,15 @@ def _run_with(
     outputs: Outputs,
     stop: StopFlag,
     progress: Progress | None,
-    extra: Sequence[Sink] = (),
-    ref: dict[str, Any] | None = None,
+    extra: Sequence[Sink],
+    ref: dict[str, Any],
 ) -> tuple[dict[str, Any], list[Sink]]:
     """Check classes and ROIs against the model, open sources and sinks, run the loop."""
     from toolkit.live.feeds import open_feeds
+    from toolkit.live.loop import check_options
 
     try:
+        check_options(session, options or LoopOptions())
         feeds, class_ids = open_feeds(session, specs, feed_rules, capture, stop)
     except BaseException:
         for s in extra:
@@ -298,18 +300,19 @@ def _run_with(
         session.spec, conf=task_conf, iou=rules.iou, max_det=rules.max_det, classes=class_ids,
         agnostic=rules.agnostic, topk=rules.topk,
     )  # fmt: skip
+    sinks = list(extra)
     try:
         live = any(f.source.live for f in feeds)
         rates = {f.name: f.source.fps or capture.fps for f in feeds}
         fps = rates if len(feeds) > 1 else next(iter(rates.values()))
-        sinks = open_sinks(outputs, fps, realtime=live) + list(extra)
-    except BaseException:
+        sinks = open_sinks(outputs, fps, realtime=live) + sinks
+        heatmaps = _heatmaps(outputs, ref, len(feeds) > 1) if outputs.explain else None
+    except BaseException:  # nothing opened is left open; the error goes on
         for f in feeds:
             f.source.close()
-        for s in extra:
+        for s in sinks:
             s.close()
         raise
-    heatmaps = _heatmaps(outputs, ref, len(feeds) > 1) if outputs.explain else None
     summary = run_station(
         session, task, feeds, sinks=sinks, options=options, stop=stop, progress=progress,
         heatmaps=heatmaps,
@@ -317,12 +320,10 @@ def _run_with(
     return summary, sinks
 
 
-def _heatmaps(outputs: Outputs, ref: dict[str, Any] | None, station: bool) -> Any:
+def _heatmaps(outputs: Outputs, ref: dict[str, Any], station: bool) -> Any:
     """The NG snapshots' heatmaps (``--explain``) on the model ``ref`` names."""
     from toolkit.live.heatmaps import SnapshotHeatmaps
 
-    if ref is None:
-        raise BadInputError("--explain needs the model's reference (run_live opens it)")
     assert outputs.explain is not None and outputs.snapshots is not None
     return SnapshotHeatmaps.open(
         ref["model"], outputs.explain, outputs.explain_budget, Path(outputs.snapshots),

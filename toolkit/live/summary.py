@@ -35,7 +35,7 @@ def _feed_figures(feed: FeedState) -> dict[str, Any]:
         "ended": feed.reader.done,
     }
     if feed.parts is not None:
-        figures["parts"] = {"ok": feed.part_verdicts["OK"], "ng": feed.part_verdicts["NG"]}
+        figures["parts"] = {"ok": feed.parts.totals["ok"], "ng": feed.parts.totals["ng"]}
     return figures
 
 
@@ -52,10 +52,8 @@ def _totals(stage: Results) -> dict[str, Any]:
         "frame_age_ms": stage.stats.frame_age_ms(),
     }
     if any(f.parts is not None for f in stage.feeds):
-        totals["parts"] = {
-            "ok": sum(f.part_verdicts["OK"] for f in stage.feeds),
-            "ng": sum(f.part_verdicts["NG"] for f in stage.feeds),
-        }
+        parts = [f.parts.totals for f in stage.feeds if f.parts is not None]
+        totals["parts"] = {k: sum(p[k] for p in parts) for k in ("ok", "ng")}
     return totals
 
 

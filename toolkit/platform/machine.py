@@ -7,6 +7,7 @@ Everything here is best effort and never raises: a missing ``nvidia-smi``, an un
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,10 @@ def machine_info() -> dict[str, Any]:
         "arch": platform.machine(),
         "versions": library_versions(),
     }
+
+
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/edgetk`` (``~/.cache/edgetk`` when it is unset or empty): where
+    edgetk keeps what it can make again (exports, the GEMM floor, compiled OpenVINO models)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgetk"
